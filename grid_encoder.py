@@ -1,0 +1,82 @@
+"""Encoder of SketchGloc (SPEC section 6): piece encoder, multi-graph GCN, code y."""
+from __future__ import annotations
+
+import tensorflow as tf
+
+import rnn
+from layers import BatchNorm, Dense, glorot
+
+
+def real_piece_indices(piece_lengths: tf.Tensor) -> tf.Tensor:
+    """[n, 2] (sketch, node) indices of the pieces that exist."""
+    return tf.where(piece_lengths > 0)
+
+
+class PieceEncoder(tf.Module):
+    """Bidirectional RNN over each piece's points; embedding [h_fw_last, h_bw_last]."""
+
+    def __init__(self, hps, name: str | None = None):
+        super().__init__(name=name)
+        kwargs = dict(use_recurrent_dropout=hps.use_recurrent_dropout,
+                      dropout_keep_prob=hps.recurrent_dropout_prob,
+                      hyper_num_units=hps.hyper_num_units,
+                      hyper_embedding_size=hps.hyper_embedding_size)
+        self.fw = rnn.make_cell(hps.enc_model, hps.enc_rnn_size, 2, **kwargs)
+        self.bw = rnn.make_cell(hps.enc_model, hps.enc_rnn_size, 2, **kwargs)
+        self.size = 2 * hps.enc_rnn_size
+
+    def __call__(self, points: tf.Tensor, piece_lengths: tf.Tensor, training: bool) -> tf.Tensor:
+        """[B, S, P, 2] points, [B, S] lengths -> [B, S, 2E]; zeros on padding nodes."""
+        # Only real pieces go through the RNN: padding nodes are often half the batch.
+        idx = real_piece_indices(piece_lengths)
+        emb = rnn.bidirectional_last(self.fw, self.bw, tf.gather_nd(points, idx),
+                                     tf.gather_nd(piece_lengths, idx), training=training)
+        shape = tf.concat([tf.shape(piece_lengths, out_type=tf.int64), [self.size]], 0)
+        return tf.scatter_nd(idx, emb, shape)
+
+
+class MultiGraphGCN(tf.Module):
+    """`g = sum_nodes(sum_k A_k V + sum_k relu(relu(A_k V W1_k) W2_k)) / 2`."""
+
+    def __init__(self, size: int, num_graphs: int, name: str | None = None):
+        super().__init__(name=name)
+        self.num_graphs = num_graphs
+        self.w1 = tf.Variable(glorot([num_graphs, size, size]), name="w1")
+        self.w2 = tf.Variable(glorot([num_graphs, size, size]), name="w2")
+
+    def adjacency(self, relations: tf.Tensor) -> tf.Tensor:
+        """The 9 relations, or their union (fully connected) for the 1-graph ablation."""
+        if self.num_graphs == 9:
+            return relations
+        if self.num_graphs == 1:
+            return tf.cast(tf.reduce_max(relations, axis=-1, keepdims=True) > 0, relations.dtype)
+        raise ValueError(f"num_graphs must be 9 or 1, got {self.num_graphs}")
+
+    def __call__(self, nodes: tf.Tensor, relations: tf.Tensor) -> tf.Tensor:
+        """[B, S, D] nodes, [B, S, S, 9] relations -> [B, D] pooled graph feature."""
+        adj = tf.cast(self.adjacency(relations), nodes.dtype)
+        h0 = tf.einsum("bijk,bjd->bkid", adj, nodes)
+        h1 = tf.nn.relu(tf.einsum("bkid,kde->bkie", h0, tf.cast(self.w1, nodes.dtype)))
+        h2 = tf.nn.relu(tf.einsum("bkid,kde->bkie", h1, tf.cast(self.w2, nodes.dtype)))
+        return tf.reduce_sum(h0 + h2, axis=[1, 2]) / 2.0
+
+
+class GridEncoder(tf.Module):
+    """Sketch graph -> (mu, s, y) with `y = mu + exp(s/2) eps` in training, `mu` otherwise."""
+
+    def __init__(self, hps, name: str | None = None):
+        super().__init__(name=name)
+        self.pieces = PieceEncoder(hps, name="piece_encoder")
+        size = self.pieces.size
+        self.gcn = MultiGraphGCN(size, hps.num_graphs, name="gcn")
+        self.norm = BatchNorm(size, name="batch_norm")
+        self.mu = Dense(size, hps.z_size, name="mu")
+        self.sigma = Dense(size, hps.z_size, name="sigma")
+
+    def __call__(self, batch: dict, training: bool):
+        """Batch dict -> (mu, s, y), each [B, z_size]."""
+        nodes = self.pieces(batch["points"], batch["piece_lengths"], training)
+        h = tf.tanh(self.norm(self.gcn(nodes, batch["relations"]), training))
+        mu, s = self.mu(h), self.sigma(h)
+        y = mu + tf.exp(s / 2.0) * tf.random.normal(tf.shape(mu)) if training else mu
+        return mu, s, y

@@ -1,0 +1,219 @@
+"""Hyper-parameters of SketchGloc: one dataclass, the original `--hparams` syntax, presets.
+
+`parse("categories=[bee,bus],z_size=64")` reads the comma-separated `key=value`
+string of the original code; `preset=small` anywhere in the string starts from
+a named preset before the other keys are applied.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+DATASETS = {
+    1: ["pig", "bee", "flower", "bus", "giraffe"],
+    2: ["airplane", "angel", "apple", "butterfly", "bus", "cake", "fish",
+        "spider", "The Great Wall", "umbrella"],
+    3: ["pig", "bee", "flower", "bus", "giraffe", "car", "cat", "horse"],
+}
+
+
+class HParamsError(ValueError):
+    """A bad `--hparams` string or config file; the message names the key."""
+
+
+@dataclasses.dataclass
+class HParams:
+    """Every hyper-parameter of SPEC.md; defaults are the paper configuration."""
+
+    categories: list = dataclasses.field(default_factory=lambda: list(DATASETS[1]))
+    num_per_category: int = 70000
+    batch_size: int = 100
+    max_seq_len: int = 0  # 0: longest sketch of the data
+    max_strokes_num: int = 0  # node cap; 0: 99.9th percentile of pieces per sketch
+    piece_len: int = 6
+    num_graphs: int = 9
+    enc_model: str = "lstm"
+    enc_rnn_size: int = 512
+    dec_model: str = "hyper"
+    dec_rnn_size: int = 512
+    z_size: int = 128
+    dec_num_mixture: int = 20
+    hyper_num_units: int = 256
+    hyper_embedding_size: int = 32
+    use_recurrent_dropout: bool = True
+    recurrent_dropout_prob: float = 0.9  # keep probability, as in sketch-rnn
+    random_scale_factor: float = 0.1
+    augment_stroke_prob: float = 0.1
+    re_scale: float = 0.0
+    learning_rate: float = 1e-3
+    min_learning_rate: float = 1e-5
+    decay_rate: float = 0.99999
+    grad_clip: float = 1.0
+    num_steps: int = 1000000
+    save_every: int = 1  # epochs between validations
+    early_stop_patience: int = 5
+    seed: int = 0
+    precision: str = "float32"
+    jit_compile: bool = False
+
+    def to_json(self) -> str:
+        """Serialise to a JSON string (keys sorted)."""
+        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "HParams":
+        """Build from a dict, checking keys and types; extra keys are refused."""
+        hps = cls()
+        for key, value in values.items():
+            _set(hps, key, value)
+        return hps
+
+    def replace(self, **kwargs: Any) -> "HParams":
+        """A copy with some fields changed (checked like `parse`)."""
+        new = dataclasses.replace(self)
+        for key, value in kwargs.items():
+            _set(new, key, value)
+        return new
+
+
+PRESETS = {
+    "paper": {},
+    "small": {"enc_rnn_size": 64, "dec_rnn_size": 128, "z_size": 32},
+}
+
+_FIELDS = {f.name: f for f in dataclasses.fields(HParams)}
+_TRUE = {"true", "1", "yes"}
+_FALSE = {"false", "0", "no"}
+
+
+def _field_type(key: str) -> type:
+    default = HParams()
+    return type(getattr(default, key))
+
+
+def _coerce(key: str, value: Any) -> Any:
+    """Convert a raw string (or JSON value) to the type of field `key`."""
+    kind = _field_type(key)
+    try:
+        if kind is list:
+            if isinstance(value, str):
+                value = _split_list(value)
+            if not isinstance(value, (list, tuple)):
+                raise TypeError
+            return [str(v) for v in value]
+        if kind is bool:
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in _TRUE:
+                return True
+            if text in _FALSE:
+                return False
+            raise TypeError
+        if kind is int:
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise TypeError
+            if isinstance(value, str) and not value.strip().lstrip("+-").isdigit():
+                raise TypeError
+            return int(value)
+        if kind is float:
+            if isinstance(value, bool):
+                raise TypeError
+            return float(value)
+        return str(value).strip().strip("'\"")
+    except (TypeError, ValueError):
+        raise HParamsError(
+            f"hparam '{key}' expects {kind.__name__}, got {value!r}") from None
+
+
+def _split_list(text: str) -> list:
+    """`[a, 'b c',d]` -> ['a', 'b c', 'd']."""
+    text = text.strip()
+    if not (text.startswith("[") and text.endswith("]")):
+        raise ValueError
+    items = [item.strip().strip("'\"").strip() for item in _split_top(text[1:-1])]
+    return [item for item in items if item]
+
+
+def _split_top(text: str) -> list:
+    """Split on commas that are outside brackets and quotes."""
+    parts, depth, quote, current = [], 0, None, []
+    for ch in text:
+        if quote:
+            quote = None if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "[":
+            depth += 1
+        elif ch == "]":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            parts.append("".join(current))
+            current = []
+            continue
+        current.append(ch)
+    parts.append("".join(current))
+    return parts
+
+
+def _set(hps: HParams, key: str, value: Any) -> None:
+    if key not in _FIELDS:
+        raise HParamsError(f"unknown hparam '{key}' (known: {', '.join(sorted(_FIELDS))})")
+    setattr(hps, key, _coerce(key, value))
+
+
+def parse(text: str, base: HParams | None = None) -> HParams:
+    """Parse the original `--hparams` string; `preset=NAME` selects a starting preset."""
+    pairs = []
+    for part in _split_top(text or ""):
+        if not part.strip():
+            continue
+        if "=" not in part:
+            raise HParamsError(f"hparam entry '{part.strip()}' is not key=value")
+        key, value = part.split("=", 1)
+        pairs.append((key.strip(), value.strip()))
+    hps = dataclasses.replace(base) if base is not None else HParams()
+    for key, value in pairs:
+        if key == "preset":
+            hps = preset(value, base=hps)
+    for key, value in pairs:
+        if key != "preset":
+            _set(hps, key, value)
+    return hps
+
+
+def preset(name: str, base: HParams | None = None) -> HParams:
+    """The named preset (`paper` or `small`) applied on top of `base` or the defaults."""
+    if name not in PRESETS:
+        raise HParamsError(f"unknown preset '{name}' (known: {', '.join(PRESETS)})")
+    hps = dataclasses.replace(base) if base is not None else HParams()
+    for key, value in PRESETS[name].items():
+        _set(hps, key, value)
+    return hps
+
+
+def save(hps: HParams, path: str, **extra: Any) -> None:
+    """Write hparams (plus extra entries such as `scale_factor`) as JSON."""
+    values = dataclasses.asdict(hps)
+    clash = sorted(set(extra) & set(values))
+    if clash:
+        raise HParamsError(f"extra config entries shadow hparams: {', '.join(clash)}")
+    values.update(extra)
+    with open(path, "w") as f:
+        json.dump(values, f, indent=2, sort_keys=True)
+
+
+def load(path: str) -> tuple[HParams, dict]:
+    """Read a JSON written by `save`: (hparams, the extra entries)."""
+    with open(path) as f:
+        values = json.load(f)
+    known = {k: v for k, v in values.items() if k in _FIELDS}
+    extra = {k: v for k, v in values.items() if k not in _FIELDS}
+    return HParams.from_dict(known), extra
+
+
+def diff(a: HParams, b: HParams, ignore: tuple = ()) -> dict:
+    """Fields whose values differ: {key: (a_value, b_value)}."""
+    da, db = dataclasses.asdict(a), dataclasses.asdict(b)
+    return {k: (da[k], db[k]) for k in da if da[k] != db[k] and k not in ignore}

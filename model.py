@@ -1,0 +1,97 @@
+"""SketchGloc: grid-graph encoder + sketch-rnn style GMM decoder (SPEC sections 6-7)."""
+from __future__ import annotations
+
+import math
+
+import tensorflow as tf
+
+import rnn
+from grid_encoder import GridEncoder
+from layers import Dense
+
+PEN_STATES = 3
+EPSILON = 1e-6
+
+
+def split_params(out: tf.Tensor, num_mixture: int) -> dict:
+    """Decoder output [..., 3 + 6M] -> named GMM/pen parameters (log-space where useful)."""
+    pen_logits = out[..., :PEN_STATES]
+    pi, mu_x, mu_y, log_sx, log_sy, rho = tf.split(out[..., PEN_STATES:], 6, axis=-1)
+    return {
+        "pen_logits": tf.cast(pen_logits, tf.float32),
+        "log_pi": tf.nn.log_softmax(tf.cast(pi, tf.float32), axis=-1),
+        "mu_x": tf.cast(mu_x, tf.float32), "mu_y": tf.cast(mu_y, tf.float32),
+        "log_sx": tf.cast(log_sx, tf.float32), "log_sy": tf.cast(log_sy, tf.float32),
+        "rho": tf.tanh(tf.cast(rho, tf.float32)),
+    }
+
+
+def gmm_log_density(params: dict, x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
+    """Per-component log N(x, y | m) [..., M] of the bivariate normals."""
+    sx, sy, rho = tf.exp(params["log_sx"]), tf.exp(params["log_sy"]), params["rho"]
+    nx = (x[..., None] - params["mu_x"]) / sx
+    ny = (y[..., None] - params["mu_y"]) / sy
+    one_m_rho2 = 1.0 - tf.square(rho)
+    z = tf.square(nx) + tf.square(ny) - 2.0 * rho * nx * ny
+    return (-z / (2.0 * one_m_rho2) - math.log(2.0 * math.pi)
+            - params["log_sx"] - params["log_sy"] - 0.5 * tf.math.log(one_m_rho2))
+
+
+def reconstruction_loss(params: dict, targets: tf.Tensor, training: bool) -> tf.Tensor:
+    """SPEC 7: mean over the batch of the summed offset (+1e-6) and pen losses."""
+    x, y, pen = targets[..., 0], targets[..., 1], targets[..., 2:5]
+    mask = 1.0 - pen[..., 2]
+    log_mix = tf.reduce_logsumexp(params["log_pi"] + gmm_log_density(params, x, y), axis=-1)
+    # -log(sum pi N + 1e-6), computed in log space so tiny densities stay finite.
+    offset = -tf.math.reduce_logsumexp(
+        tf.stack([log_mix, tf.fill(tf.shape(log_mix), math.log(EPSILON))]), axis=0) * mask
+    pen_loss = tf.nn.softmax_cross_entropy_with_logits(labels=pen, logits=params["pen_logits"])
+    if not training:
+        pen_loss *= mask
+    return tf.reduce_mean(tf.reduce_sum(offset + pen_loss, axis=1))
+
+
+class SketchGloc(tf.Module):
+    """The whole model; every variable is tracked for tf.train.Checkpoint."""
+
+    def __init__(self, hps, name: str | None = None):
+        super().__init__(name=name)
+        self.hps = hps
+        self.encoder = GridEncoder(hps, name="encoder")
+        self.cell = rnn.make_cell(
+            hps.dec_model, hps.dec_rnn_size, 5 + hps.z_size,
+            use_recurrent_dropout=hps.use_recurrent_dropout,
+            dropout_keep_prob=hps.recurrent_dropout_prob,
+            hyper_num_units=hps.hyper_num_units,
+            hyper_embedding_size=hps.hyper_embedding_size)
+        self.init_state = Dense(hps.z_size, self.cell.state_size, name="init_state")
+        self.output_layer = Dense(hps.dec_rnn_size, PEN_STATES + 6 * hps.dec_num_mixture,
+                                  name="output")
+
+    def encode(self, batch: dict, training: bool = False):
+        """(mu, s, y) of a batch dict; y = mu unless training."""
+        return self.encoder(batch, training)
+
+    def initial_state(self, y: tf.Tensor) -> tf.Tensor:
+        """Decoder state tanh(Dense(y))."""
+        return tf.tanh(self.init_state(y))
+
+    def decode(self, inputs: tf.Tensor, y: tf.Tensor, training: bool = False) -> dict:
+        """Teacher-forced GMM parameters for inputs [B, T, 5] and codes y [B, Z]."""
+        steps = tf.shape(inputs)[1]
+        tiled = tf.tile(y[:, None, :], tf.stack([1, steps, 1]))
+        outputs, _ = rnn.run_rnn(self.cell, tf.concat([inputs, tiled], -1), None,
+                                 initial_state=self.initial_state(y), training=training)
+        return split_params(self.output_layer(outputs), self.hps.dec_num_mixture)
+
+    def decode_step(self, x: tf.Tensor, y: tf.Tensor, state: tf.Tensor, training: bool = False):
+        """One decoder step: x [B, 5] -> (params, new_state)."""
+        h, state = self.cell(tf.concat([x, y], -1), state, training=training)
+        return split_params(self.output_layer(h), self.hps.dec_num_mixture), state
+
+    def loss(self, batch: dict, training: bool = False) -> tf.Tensor:
+        """Reconstruction loss of SPEC section 7 (no KL term)."""
+        _, _, y = self.encode(batch, training)
+        targets = batch["targets"]
+        params = self.decode(targets[:, :-1], y, training)
+        return reconstruction_loss(params, targets[:, 1:], training)

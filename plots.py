@@ -1,0 +1,35 @@
+"""Matplotlib pictures: sketches side by side (reconstruction grids, sample overviews)."""
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def draw_sketch(ax, points: np.ndarray, color: str = "black") -> None:
+    """Draw absolute (x, y, pen_lifted) points on `ax`, y downwards as in QuickDraw."""
+    ends = np.flatnonzero(points[:, 2] > 0.5) + 1
+    for stroke in np.split(points[:, :2], ends):
+        if len(stroke):
+            ax.plot(stroke[:, 0], stroke[:, 1], color=color, linewidth=1.2,
+                    marker="." if len(stroke) == 1 else None)
+    ax.set_aspect("equal")
+    if not ax.yaxis_inverted():
+        ax.invert_yaxis()
+    ax.axis("off")
+
+
+def sketch_grid(rows: list[list[np.ndarray]], titles: list[str], path: str) -> None:
+    """Save a grid: one row per example, one column per title (e.g. input / disrupted / output)."""
+    n_rows, n_cols = len(rows), len(titles)
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(2 * n_cols, 2 * n_rows), squeeze=False)
+    for r, row in enumerate(rows):
+        for c, points in enumerate(row):
+            draw_sketch(axes[r][c], points)
+            if r == 0:
+                axes[r][c].set_title(titles[c], fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)

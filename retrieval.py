@@ -1,0 +1,196 @@
+"""Ret metric (SPEC section 11): find each generated sketch's original among all original codes.
+
+    python retrieval.py sample_input_path checkpoint_path [--ckpt_id=N]
+
+Every `s_<c>_<i>.npy` of the sample folder is encoded without disruption
+(y = mu); all `code_<c>_<i>.npy` are ranked by mean squared distance to it;
+Top-k Ret is the fraction of generated sketches whose own original
+(`code_<c>_<i>`) is among the k nearest. Prints `Top 1 Ret: x`, `Top 10 Ret: x`,
+`Top 50 Ret: x` and writes `ret.json` into the sample folder.
+"""
+from __future__ import annotations
+
+import glob
+import json
+import os
+import re
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+
+import checkpoints  # noqa: E402
+import utils  # noqa: E402
+
+KS = (1, 10, 50)
+RET_NAME = "ret.json"
+CODE_RE = re.compile(r"^code_(\d+)_(\d+)\.npy$")
+SEQ_RE = re.compile(r"^s_(\d+)_(\d+)\.npy$")
+# Bytes of one block of the distance matrix: bounds memory for any number of codes.
+BLOCK_BYTES = 64 * 2 ** 20
+
+
+class RetrievalError(Exception):
+    """A sample folder or checkpoint that cannot be used; the message is one line."""
+
+
+# ------------------------------------------------------------------ ranking
+
+def own_ranks(gen_codes: np.ndarray, orig_codes: np.ndarray, own: np.ndarray | None = None) -> np.ndarray:
+    """0-based rank of each generated code's own original among all originals (by distance).
+
+    own[i] is the row of orig_codes that generated code i came from (default i).
+    Rank = originals strictly nearer + equally near ones with a smaller index,
+    i.e. the position a stable sort by distance would give; no sort is done.
+    """
+    gen = np.asarray(gen_codes, np.float64)
+    orig = np.asarray(orig_codes, np.float64)
+    own = np.arange(len(gen)) if own is None else np.asarray(own, np.int64)
+    if gen.ndim != 2 or orig.ndim != 2 or gen.shape[1] != orig.shape[1]:
+        raise ValueError(f"codes must be [n, z] and [m, z] with the same z, got {gen.shape} and {orig.shape}")
+    if len(own) != len(gen) or (len(own) and (own.min() < 0 or own.max() >= len(orig))):
+        raise ValueError("own must give one row of orig_codes per generated code")
+    orig_sq = np.einsum("ij,ij->i", orig, orig)
+    index = np.arange(len(orig))
+    ranks = np.empty(len(gen), np.int64)
+    rows = max(1, BLOCK_BYTES // (8 * max(1, len(orig))))
+    for lo in range(0, len(gen), rows):
+        g, o = gen[lo:lo + rows], own[lo:lo + rows]
+        # Squared distances up to the per-row constant ||g||^2, which cannot change a ranking.
+        d = orig_sq[None, :] - 2.0 * (g @ orig.T)
+        mine = d[np.arange(len(g)), o][:, None]
+        ranks[lo:lo + rows] = (np.sum(d < mine, axis=1)
+                               + np.sum((d == mine) & (index[None, :] < o[:, None]), axis=1))
+    return ranks
+
+
+def topk_retrieval(gen_codes: np.ndarray, orig_codes: np.ndarray, ks=KS, own: np.ndarray | None = None) -> dict:
+    """{k: fraction of generated codes whose own original is among the k nearest originals}."""
+    ranks = own_ranks(gen_codes, orig_codes, own)
+    if not len(ranks):
+        raise ValueError("no generated codes to rank")
+    return {int(k): float(np.mean(ranks < k)) for k in ks}
+
+
+def chance_levels(num_codes: int, ks=KS) -> dict:
+    """Top-k Ret of a random ranking: k / number of original codes (at most 1)."""
+    return {int(k): min(1.0, k / num_codes) for k in ks}
+
+
+# ------------------------------------------------------------------- inputs
+
+def _indexed(folder: str, pattern: re.Pattern, glob_pattern: str) -> dict:
+    """{(c, i): path} of the files in folder whose name matches pattern."""
+    found = {}
+    for path in glob.glob(os.path.join(glob.escape(folder), glob_pattern)):
+        m = pattern.match(os.path.basename(path))
+        if m:
+            found[(int(m.group(1)), int(m.group(2)))] = path
+    return found
+
+
+def find_files(sample_dir: str) -> tuple:
+    """(sorted original keys, their code paths, sorted generated keys, their paths); checks pairing."""
+    if not os.path.isdir(sample_dir):
+        raise RetrievalError(f"{sample_dir}: sample folder not found")
+    codes = _indexed(sample_dir, CODE_RE, "code_*.npy")
+    if not codes:
+        raise RetrievalError(f"{sample_dir}: no original codes code_<c>_<i>.npy (write them with sample_abs.py)")
+    seqs = _indexed(sample_dir, SEQ_RE, "s_*.npy")
+    if not seqs:
+        raise RetrievalError(f"{sample_dir}: no generated sketches s_<c>_<i>.npy (write them with sample_abs.py)")
+    orphans = sorted(set(seqs) - set(codes))
+    if orphans:
+        c, i = orphans[0]
+        raise RetrievalError(f"{sample_dir}: {len(orphans)} generated sketches have no original code "
+                             f"(first: s_{c}_{i}.npy without code_{c}_{i}.npy)")
+    code_keys, seq_keys = sorted(codes), sorted(seqs)
+    return code_keys, [codes[k] for k in code_keys], seq_keys, [seqs[k] for k in seq_keys]
+
+
+def load_codes(paths: list, z_size: int) -> np.ndarray:
+    """Stack the saved codes [n, z_size]; RetrievalError naming a bad file."""
+    out = np.empty((len(paths), z_size), np.float32)
+    for row, path in enumerate(paths):
+        try:
+            code = np.load(path).reshape(-1)
+        except (OSError, ValueError) as err:
+            raise RetrievalError(f"{path}: unreadable ({err})") from None
+        if code.size != z_size:
+            raise RetrievalError(f"{path}: code of size {code.size}, the checkpoint's z_size is {z_size}")
+        out[row] = code
+    return out
+
+
+def load_sketches(paths: list, max_seq_len: int) -> list:
+    """Generated absolute 5-D sequences -> stroke-3 sketches the encoder can take."""
+    out = []
+    for path in paths:
+        try:
+            seq = np.load(path)
+        except (OSError, ValueError) as err:
+            raise RetrievalError(f"{path}: unreadable ({err})") from None
+        if seq.ndim != 2 or seq.shape[1] != 5:
+            raise RetrievalError(f"{path}: expected an absolute 5-D sequence [T, 5], got shape {seq.shape}")
+        points = utils.five_to_points(seq)[:max_seq_len]
+        if not len(points):
+            # A generation that ended at once: encode it as a single dot at the origin.
+            points = np.array([[0.0, 0.0, 1.0]], np.float32)
+        out.append(utils.to_stroke3(points))
+    return out
+
+
+# ---------------------------------------------------------------------- run
+
+def run(sample_dir: str, checkpoint_path: str, ckpt_id: int = 0, batch_size: int = 256,
+        encoder=None, verbose: bool = True) -> dict:
+    """Encode the generated sketches, rank the originals, print and write ret.json.
+
+    `encoder` (an encoding.SketchEncoder) skips restoring the checkpoint again.
+    """
+    code_keys, code_paths, seq_keys, seq_paths = find_files(sample_dir)
+    hps = encoder.hps if encoder is not None else checkpoints.check_folder(checkpoint_path, ckpt_id)[0]
+    orig = load_codes(code_paths, hps.z_size)
+    sketches = load_sketches(seq_paths, hps.max_seq_len)
+    if encoder is None:
+        import encoding  # TensorFlow only now that the inputs are known to be good
+
+        model, _, _, prefix = checkpoints.load_model(checkpoint_path, ckpt_id)
+        encoder = encoding.SketchEncoder(model, prefix)
+    gen = encoder.encode(sketches, batch_size)
+    position = {key: row for row, key in enumerate(code_keys)}
+    own = np.array([position[key] for key in seq_keys])
+    top = topk_retrieval(gen, orig, KS, own)
+    result = {f"top_{k}": v for k, v in top.items()}
+    result.update(num_generated=len(gen), num_codes=len(orig), checkpoint=encoder.checkpoint,
+                  chance={f"top_{k}": v for k, v in chance_levels(len(orig)).items()})
+    with open(os.path.join(sample_dir, RET_NAME), "w") as f:
+        json.dump(result, f, indent=2)
+    if verbose:
+        for k in KS:
+            print(f"Top {k} Ret: {top[k]}")
+    return result
+
+
+def main(argv: list) -> None:
+    """CLI entry: one line on stderr and a non-zero exit status on a user error."""
+    from absl import flags
+
+    if len(argv) != 3:
+        print(f"error: expected 2 positional arguments (sample_input_path checkpoint_path), "
+              f"got {len(argv) - 1}", file=sys.stderr)
+        sys.exit(2)
+    try:
+        run(argv[1], argv[2], flags.FLAGS.ckpt_id, flags.FLAGS.batch_size)
+    except (RetrievalError, checkpoints.CheckpointError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    from absl import app, flags
+
+    flags.DEFINE_integer("ckpt_id", 0, "0: latest best checkpoint; N: ckpt-N.")
+    flags.DEFINE_integer("batch_size", 256, "Sketches encoded together.")
+    app.run(main)

@@ -1,0 +1,352 @@
+"""Generate sketches from the codes of test sketches (SPEC section 10).
+
+    python sample_abs.py sample_size dataset_id sample_output re_scale checkpoint_path ckpt_id
+    python sample_abs.py --sample_size=100 --dataset_id=0 --sample_output=out \
+        --re_scale=0.1 --checkpoint_path=run [--ckpt_id=0] [--data_dir=datasets | --demo]
+
+dataset_id 1/2/3 picks the category lists of the paper (hparams.DATASETS);
+0 takes the categories stored in the checkpoint's model_config.json. For each
+category the first `sample_size` test sketches are disrupted with `re_scale`
+(seeded), encoded (y = mu) and redrawn. The folder receives, per sketch
+(c = category index, i = sample index): `<c>_<i>.svg` and `<c>_<i>.png`
+(48x48), `code_<c>_<i>.npy` (code of the undisturbed test sketch) and
+`s_<c>_<i>.npy` (generated absolute 5-D sequence up to its end row); plus
+`overview_<c>.png` and `sample_meta.json`.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+
+import checkpoints  # noqa: E402
+import hparams as hparams_lib  # noqa: E402
+import utils  # noqa: E402
+
+POSITIONAL = ("sample_size", "dataset_id", "sample_output", "re_scale", "checkpoint_path", "ckpt_id")
+META_NAME = "sample_meta.json"
+IMAGE_SIZE = 48
+MARGIN = 1.5
+OVERVIEW_ROWS = 8
+
+
+class SampleError(Exception):
+    """Bad arguments or inputs for sampling; the message is one line."""
+
+
+# ------------------------------------------------------------------- inputs
+
+def categories_for(dataset_id: int, hps) -> list:
+    """Category names: hparams.DATASETS[dataset_id], or the checkpoint's for 0."""
+    if dataset_id == 0:
+        return list(hps.categories)
+    if dataset_id not in hparams_lib.DATASETS:
+        raise SampleError(f"dataset_id must be 0 (checkpoint's categories) or one of "
+                          f"{sorted(hparams_lib.DATASETS)}, got {dataset_id}")
+    return list(hparams_lib.DATASETS[dataset_id])
+
+
+def load_test_sketches(data_dir: str, categories: list, sample_size: int, hps,
+                       scale_factor: float) -> list:
+    """First `sample_size` usable test sketches per category, normalised by the checkpoint's scale_factor.
+
+    Returns one list of stroke-3 float32 arrays per category.
+    """
+    # Load only a little more than needed; load the configured amount if that was too little.
+    cap = min(hps.num_per_category, 2 * sample_size + 100)
+    for limit in dict.fromkeys((cap, hps.num_per_category)):
+        data = utils.load_dataset(data_dir, categories, limit, hps.max_seq_len,
+                                  hps.max_strokes_num, hps.piece_len)
+        labels = np.asarray(data.test.labels)
+        if all(np.sum(labels == c) >= sample_size for c in range(len(categories))):
+            break
+    # load_dataset divides by the std of the split it loaded; undo that, divide by the model's.
+    ratio = np.float32(data.scale_factor / scale_factor)
+    out = []
+    for c, name in enumerate(categories):
+        index = np.flatnonzero(labels == c)[:sample_size]
+        if len(index) == 0:
+            raise SampleError(f"{data_dir}: category '{name}' has no usable test sketches")
+        out.append([_rescaled(data.test.strokes[i], ratio) for i in index])
+    return out
+
+
+def _rescaled(strokes: np.ndarray, ratio: np.float32) -> np.ndarray:
+    out = np.array(strokes, np.float32)
+    out[:, :2] *= ratio
+    return out
+
+
+def disrupt_strokes(strokes: list, re_scale: float, rng: np.random.Generator) -> list:
+    """Stroke-3 sketches with every stroke but the first moved (SPEC 3); unchanged for 0."""
+    if re_scale <= 0:
+        return list(strokes)
+    return [utils.to_stroke3(utils.disrupt(utils.to_absolute(s), re_scale, rng)) for s in strokes]
+
+
+def chunk_seed(seed: int, chunk: int) -> int:
+    """Independent int32 generation seed of one batch of a run."""
+    return int(np.random.SeedSequence([seed, chunk]).generate_state(1)[0] >> 1)
+
+
+# --------------------------------------------------------------- generation
+
+class SketchGenerator:
+    """A restored model with its compiled encoder and sampler."""
+
+    def __init__(self, checkpoint_path: str, ckpt_id: int = 0):
+        from encoding import SketchEncoder
+        from sampling import Sampler
+
+        model, self.hps, self.extras, self.checkpoint = checkpoints.load_model(checkpoint_path, ckpt_id)
+        self.encoder = SketchEncoder(model, self.checkpoint)
+        self.sampler = Sampler(model)
+
+    @property
+    def scale_factor(self) -> float:
+        """The normalisation of the training data."""
+        return float(self.extras["scale_factor"])
+
+    def encode(self, strokes: list, batch_size: int = 256) -> np.ndarray:
+        """Codes y = mu [n, z] of normalised stroke-3 sketches."""
+        return self.encoder.encode(strokes, batch_size)
+
+    def generate(self, codes: np.ndarray, greedy: bool, temperature: float, seed: int,
+                 batch_size: int = 500) -> tuple:
+        """(sequences [n, max_seq_len, 5], lengths [n]) decoded for max_seq_len steps."""
+        seqs, lengths = [], []
+        for k, lo in enumerate(range(0, len(codes), batch_size)):
+            seq, n = self.sampler.generate(codes[lo:lo + batch_size], self.hps.max_seq_len,
+                                           greedy=greedy, temperature=temperature,
+                                           seed=chunk_seed(seed, k))
+            seqs.append(seq)
+            lengths.append(n)
+        return np.concatenate(seqs), np.concatenate(lengths)
+
+
+def cut_sequence(seq: np.ndarray, length: int) -> np.ndarray:
+    """Rows up to and including the end-of-sketch row (all rows if the sketch never ended)."""
+    return np.array(seq[:min(int(length) + 1, len(seq))], np.float32)
+
+
+# ------------------------------------------------------------------ outputs
+
+def write_svg(points: np.ndarray, path: str, size: int = IMAGE_SIZE, margin: float = MARGIN) -> None:
+    """SVG of absolute (x, y, pen_lifted) points, fitted as the PNG rasteriser fits them."""
+    import svgwrite
+
+    from sketch_a_net.raster import fit_to_canvas
+
+    drawing = svgwrite.Drawing(path, size=(size, size))
+    drawing.add(drawing.rect((0, 0), (size, size), fill="white"))
+    xy = fit_to_canvas(points, size, margin)
+    ends = np.flatnonzero(np.asarray(points)[:, 2] > 0.5) + 1
+    for stroke in np.split(xy, ends):
+        if len(stroke) == 1:
+            drawing.add(drawing.circle(tuple(stroke[0]), r=0.5, fill="black"))
+        elif len(stroke) > 1:
+            drawing.add(drawing.polyline([tuple(p) for p in np.round(stroke, 3)], stroke="black",
+                                         fill="none", stroke_width=1, stroke_linecap="round",
+                                         stroke_linejoin="round"))
+    drawing.save()
+
+
+def write_category(out: str, c: int, seqs: list, codes: np.ndarray) -> list:
+    """Write the files of category c; returns the generated absolute points."""
+    from sketch_a_net.raster import rasterize_many, save_png
+
+    points = [utils.five_to_points(s) for s in seqs]
+    images = rasterize_many(points, IMAGE_SIZE, MARGIN)
+    for i, (seq, code, pts, image) in enumerate(zip(seqs, codes, points, images)):
+        name = f"{c}_{i}"
+        np.save(os.path.join(out, f"s_{name}.npy"), seq)
+        np.save(os.path.join(out, f"code_{name}.npy"), np.asarray(code, np.float32))
+        write_svg(pts, os.path.join(out, f"{name}.svg"))
+        save_png(image, os.path.join(out, f"{name}.png"))
+    return points
+
+
+def write_overview(path: str, originals: list, disrupted: list | None, generated: list,
+                   rows: int = OVERVIEW_ROWS) -> None:
+    """Original, disrupted input (if any) and generation side by side."""
+    import plots
+
+    titles = ["original"] + (["disrupted input"] if disrupted is not None else []) + ["generated"]
+    grid = []
+    for i in range(min(rows, len(generated))):
+        row = [utils.to_absolute(originals[i])]
+        if disrupted is not None:
+            row.append(utils.to_absolute(disrupted[i]))
+        grid.append(row + [generated[i]])
+    plots.sketch_grid(grid, titles, path)
+
+
+# ---------------------------------------------------------------------- run
+
+def sample(generator: SketchGenerator, sketches: list, categories: list, out: str, *,
+           re_scale: float, greedy: bool = True, temperature: float = 0.24, seed: int = 0,
+           batch_size: int = 500, extra_meta: dict | None = None, verbose: bool = True) -> dict:
+    """Disrupt, encode, generate and write one sample folder; returns its metadata."""
+    os.makedirs(out, exist_ok=True)
+    start = time.perf_counter()
+    inputs, originals_codes = [], []
+    for c, strokes in enumerate(sketches):
+        inputs.append(disrupt_strokes(strokes, re_scale, np.random.default_rng([seed, c])))
+        originals_codes.append(generator.encode(strokes))
+    flat_inputs = [s for group in inputs for s in group]
+    input_codes = (generator.encode(flat_inputs) if re_scale > 0
+                   else np.concatenate(originals_codes))
+    seqs, lengths = generator.generate(input_codes, greedy, temperature, seed, batch_size)
+    counts, lo = [], 0
+    for c, strokes in enumerate(sketches):
+        n = len(strokes)
+        cut = [cut_sequence(seqs[lo + i], lengths[lo + i]) for i in range(n)]
+        generated = write_category(out, c, cut, originals_codes[c])
+        write_overview(os.path.join(out, f"overview_{c}.png"), strokes,
+                       inputs[c] if re_scale > 0 else None, generated)
+        counts.append(n)
+        if verbose:
+            print(f"{categories[c]}: {n} sketches, mean length {lengths[lo:lo + n].mean():.1f}, "
+                  f"{int(np.sum(lengths[lo:lo + n] >= generator.hps.max_seq_len))} without an end",
+                  flush=True)
+        lo += n
+    meta = {
+        "categories": list(categories), "re_scale": float(re_scale),
+        "sample_size": int(max(counts)), "counts": counts, "checkpoint": generator.checkpoint,
+        "seed": int(seed), "greedy": bool(greedy), "temperature": float(temperature),
+        "scale_factor": generator.scale_factor, "max_seq_len": generator.hps.max_seq_len,
+        "max_strokes_num": generator.hps.max_strokes_num,
+        "mean_length": float(lengths.mean()),
+        "unfinished": int(np.sum(lengths >= generator.hps.max_seq_len)),
+        "seconds": round(time.perf_counter() - start, 2),
+    }
+    meta.update(extra_meta or {})
+    with open(os.path.join(out, META_NAME), "w") as f:
+        json.dump(meta, f, indent=2)
+    return meta
+
+
+def demo_data_dir() -> str:
+    """The built-in demo dataset (generated on first use)."""
+    import demo_data
+
+    return demo_data.ensure_demo_dataset()[0]
+
+
+def run(settings: dict) -> dict:
+    """Sample with parsed settings (the keys of POSITIONAL plus the other flags)."""
+    # Everything that can fail on user input is checked before TensorFlow is loaded.
+    hps, extras, _ = checkpoints.check_folder(settings["checkpoint_path"], settings["ckpt_id"])
+    categories = categories_for(settings["dataset_id"], hps)
+    data_dir = demo_data_dir() if settings["demo"] else settings["data_dir"]
+    sketches = load_test_sketches(data_dir, categories, settings["sample_size"], hps,
+                                  float(extras["scale_factor"]))
+    generator = SketchGenerator(settings["checkpoint_path"], settings["ckpt_id"])
+    meta = sample(generator, sketches, categories, settings["sample_output"],
+                  re_scale=settings["re_scale"], greedy=settings["greedy"],
+                  temperature=settings["temperature"], seed=settings["seed"],
+                  batch_size=settings["batch_size"], extra_meta={"data_dir": data_dir})
+    print(f"wrote {sum(meta['counts'])} sketches to {settings['sample_output']} "
+          f"in {meta['seconds']:.1f} s")
+    return meta
+
+
+# ---------------------------------------------------------------------- CLI
+
+def define_flags() -> None:
+    """Register the CLI flags (only when run as a script, so that importers stay flag-free)."""
+    from absl import flags
+
+    flags.DEFINE_integer("sample_size", 100, "Test sketches per category.")
+    flags.DEFINE_integer("dataset_id", 0, "1/2/3: the paper's category lists; 0: the checkpoint's.")
+    flags.DEFINE_string("sample_output", None, "Output folder.")
+    flags.DEFINE_float("re_scale", 0.0, "Disruption of the input sketches (0: none).")
+    flags.DEFINE_string("checkpoint_path", None, "Training folder (--log_root) with model_config.json.")
+    flags.DEFINE_integer("ckpt_id", 0, "0: latest best checkpoint; N: ckpt-N.")
+    flags.DEFINE_string("data_dir", "datasets", "Folder of <category>.npz files.")
+    flags.DEFINE_boolean("demo", False, "Read the built-in demo dataset instead of --data_dir.")
+    flags.DEFINE_boolean("greedy", True, "Most probable component, mean and pen state; "
+                         "--nogreedy samples with --temperature.")
+    flags.DEFINE_float("temperature", 0.24, "Sampling temperature (with --nogreedy).")
+    flags.DEFINE_integer("seed", 0, "Seed of the disruption and of temperature sampling.")
+    flags.DEFINE_integer("batch_size", 500, "Sketches generated together.")
+
+
+def _convert(name: str, text: str, kind: type):
+    try:
+        return kind(text)
+    except ValueError:
+        raise SampleError(f"{name} must be {'an integer' if kind is int else 'a number'}, "
+                          f"got {text!r}") from None
+
+
+def parse_settings(argv: list, flag_values) -> dict:
+    """Settings from the 6 positional arguments (original form) or the flags."""
+    names = list(flag_values)
+    settings = {name: flag_values[name].value for name in names
+                if name in POSITIONAL or name in ("data_dir", "demo", "greedy", "temperature",
+                                                  "seed", "batch_size")}
+    args = argv[1:]
+    if args:
+        if len(args) != len(POSITIONAL):
+            raise SampleError(f"expected {len(POSITIONAL)} positional arguments "
+                              f"({' '.join(POSITIONAL)}), got {len(args)}; or pass them as flags")
+        clash = [n for n in POSITIONAL if flag_values[n].present]
+        if clash:
+            raise SampleError(f"{', '.join(clash)} given both positionally and as flags")
+        kinds = {"sample_size": int, "dataset_id": int, "re_scale": float, "ckpt_id": int}
+        for name, text in zip(POSITIONAL, args):
+            settings[name] = _convert(name, text, kinds[name]) if name in kinds else text
+    return check_settings(settings)
+
+
+def check_settings(settings: dict) -> dict:
+    """Range checks; SampleError naming the first bad value."""
+    for name in ("sample_output", "checkpoint_path"):
+        if not settings.get(name):
+            raise SampleError(f"{name} is required (6 positional arguments: "
+                              f"{' '.join(POSITIONAL)}, or --{name})")
+    if settings["sample_size"] < 1:
+        raise SampleError(f"sample_size must be >= 1, got {settings['sample_size']}")
+    if not 0.0 <= settings["re_scale"] < float("inf"):
+        raise SampleError(f"re_scale must be >= 0, got {settings['re_scale']}")
+    if settings["temperature"] <= 0:
+        raise SampleError(f"temperature must be > 0, got {settings['temperature']}")
+    if settings["batch_size"] < 1:
+        raise SampleError(f"batch_size must be >= 1, got {settings['batch_size']}")
+    if settings["ckpt_id"] < 0:
+        raise SampleError(f"ckpt_id must be >= 0, got {settings['ckpt_id']}")
+    if settings["dataset_id"] not in (0, *hparams_lib.DATASETS):
+        raise SampleError(f"dataset_id must be 0, 1, 2 or 3, got {settings['dataset_id']}")
+    return settings
+
+
+USER_ERRORS = (SampleError, checkpoints.CheckpointError, utils.DataError, hparams_lib.HParamsError)
+
+
+def main(argv: list) -> None:
+    """CLI entry: one line on stderr and exit status 1 (2 for usage) on a user error."""
+    from absl import flags
+
+    try:
+        settings = parse_settings(argv, flags.FLAGS)
+    except SampleError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+    try:
+        run(settings)
+    except USER_ERRORS as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    from absl import app
+
+    define_flags()
+    app.run(main)

@@ -1,0 +1,158 @@
+"""Rec: accuracy of the Sketch-a-Net classifier on generated sketches.
+
+    python -m sketch_a_net.evaluate --classifier DIR SAMPLE_DIR
+
+SAMPLE_DIR holds the sampler's ``s_<c>_<i>.npy`` (absolute 5-D sequences
+``[T, 5]``) and ``sample_meta.json`` (``{"categories": [...]}``; ``c`` indexes
+that list). Each sequence is rendered with the classifier's own rasteriser
+settings and classified; prints ``Rec: x`` and writes SAMPLE_DIR/rec.json.
+"""
+import dataclasses
+import glob
+import json
+import os
+import re
+import sys
+from typing import Dict, List, Sequence, Tuple
+
+import numpy as np
+import tensorflow as tf
+
+from sketch_a_net.model import SketchANet
+from sketch_a_net.raster import rasterize_many
+from sketch_a_net.train import CONFIG_NAME, predict
+
+SAMPLE_RE = re.compile(r"^s_(\d+)_(\d+)\.npy$")
+META_NAME = "sample_meta.json"
+REC_NAME = "rec.json"
+
+
+class RecError(ValueError):
+    """A bad classifier or sample folder; the message is one line naming it."""
+
+
+@dataclasses.dataclass
+class Classifier:
+    """A trained Sketch-a-Net with the settings it was trained under."""
+
+    model: SketchANet
+    config: Dict
+
+    @property
+    def categories(self) -> List[str]:
+        """Category names in label order."""
+        return list(self.config["categories"])
+
+    def render(self, points: Sequence[np.ndarray]) -> np.ndarray:
+        """Rasterise absolute [N, 3] sketches exactly as the training images were."""
+        c = self.config
+        return rasterize_many(points, c["image_size"], c["margin"], c["line_width"])
+
+    def classify(self, points: Sequence[np.ndarray]) -> np.ndarray:
+        """Return the predicted label of every absolute [N, 3] sketch."""
+        return predict(self.model, self.render(points))
+
+
+def load_classifier(classifier_dir: str) -> Classifier:
+    """Rebuild the classifier saved by sketch_a_net.train in classifier_dir."""
+    path = os.path.join(classifier_dir, CONFIG_NAME)
+    if not os.path.isfile(path):
+        raise RecError(f"{classifier_dir}: no {CONFIG_NAME} (train one with "
+                       f"python -m sketch_a_net.train)")
+    try:
+        with open(path) as f:
+            config = json.load(f)
+        ckpt_path = os.path.join(classifier_dir, config["checkpoint"])
+        model = SketchANet(len(config["categories"]), config["width_multiplier"],
+                           config["image_size"])
+    except (ValueError, KeyError, TypeError) as e:
+        raise RecError(f"{path}: unreadable classifier config ({e!r})") from None
+    if not tf.io.gfile.exists(ckpt_path + ".index"):
+        raise RecError(f"{classifier_dir}: checkpoint {config['checkpoint']} is missing")
+    tf.train.Checkpoint(model=model).read(ckpt_path).expect_partial()
+    return Classifier(model, config)
+
+
+def read_samples(sample_dir: str) -> Tuple[List[str], List[Tuple[int, int, np.ndarray]]]:
+    """Return the sample categories and (c, i, seq [T, 5]) for every s_<c>_<i>.npy, sorted."""
+    found = []
+    for path in glob.glob(os.path.join(glob.escape(sample_dir), "s_*.npy")):
+        m = SAMPLE_RE.match(os.path.basename(path))
+        if m:
+            found.append((int(m.group(1)), int(m.group(2)), path))
+    if not found:
+        raise RecError(f"{sample_dir}: no generated sketches s_<c>_<i>.npy")
+    meta_path = os.path.join(sample_dir, META_NAME)
+    try:
+        with open(meta_path) as f:
+            categories = list(json.load(f)["categories"])
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise RecError(f"{meta_path}: cannot read the sample categories ({e!r})") from None
+    samples = []
+    for c, i, path in sorted(found):
+        if c >= len(categories):
+            raise RecError(f"{path}: category index {c} but {META_NAME} lists "
+                           f"{len(categories)} categories")
+        try:
+            seq = np.load(path)
+        except (OSError, ValueError) as e:
+            raise RecError(f"{path}: unreadable ({e!r})") from None
+        if seq.ndim != 2 or seq.shape[1] != 5:
+            raise RecError(f"{path}: expected an absolute 5-D sequence [T, 5], got {seq.shape}")
+        samples.append((c, i, seq))
+    return categories, samples
+
+
+def evaluate_rec(classifier_dir: str, sample_dir: str, write: bool = True) -> Dict:
+    """Classify the generated sketches of sample_dir; return (and write) the Rec summary."""
+    import utils  # the project's data module (numpy only)
+
+    classifier = load_classifier(classifier_dir)
+    categories, samples = read_samples(sample_dir)
+    known = classifier.categories
+    if sorted(categories) != sorted(known):
+        raise RecError(f"classifier {classifier_dir} was trained on {known} but the samples "
+                       f"in {sample_dir} are of {categories}")
+    # Labels go through the names so that a different order still matches.
+    truth = np.array([known.index(categories[c]) for c, _, _ in samples])
+    pred = classifier.classify([utils.five_to_points(seq) for _, _, seq in samples])
+    hit = pred == truth
+    per_category, per_category_n = {}, {}
+    for k, name in enumerate(known):
+        mask = truth == k
+        if mask.any():
+            per_category[name] = float(hit[mask].mean())
+            per_category_n[name] = int(mask.sum())
+    result = {"rec": float(hit.mean()), "n": int(len(hit)), "per_category": per_category,
+              "per_category_n": per_category_n, "chance": 1.0 / len(known),
+              "categories": known, "classifier": os.path.abspath(classifier_dir)}
+    if write:
+        with open(os.path.join(sample_dir, REC_NAME), "w") as f:
+            json.dump(result, f, indent=2)
+    return result
+
+
+def main(argv: List[str]) -> None:
+    """CLI: print Rec for one sample folder; errors are one line and exit 1."""
+    from absl import flags
+
+    if len(argv) != 2:
+        print("error: usage: python -m sketch_a_net.evaluate --classifier DIR SAMPLE_DIR",
+              file=sys.stderr)
+        sys.exit(2)
+    try:
+        result = evaluate_rec(flags.FLAGS.classifier, argv[1])
+    except RecError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(1)
+    print(f"Rec: {result['rec']:.4f}")
+    print(f"n: {result['n']}  chance: {result['chance']:.4f}  " + "  ".join(
+        f"{name}: {acc:.4f}" for name, acc in result["per_category"].items()))
+
+
+if __name__ == "__main__":
+    from absl import app, flags
+
+    flags.DEFINE_string("classifier", None, "folder written by sketch_a_net.train")
+    flags.mark_flag_as_required("classifier")
+    app.run(main)

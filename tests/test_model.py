@@ -1,0 +1,149 @@
+"""model.py / grid_encoder.py: the GMM loss against numpy, masking, padding, overfitting, restore."""
+import math
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import graph_builder
+import hparams
+import model as model_lib
+from grid_encoder import MultiGraphGCN
+
+TINY = hparams.parse("enc_rnn_size=8,dec_rnn_size=16,z_size=4,hyper_num_units=8,"
+                     "hyper_embedding_size=4,dec_num_mixture=3,use_recurrent_dropout=False,batch_size=4")
+
+
+def random_sketch(rng, n_points: int) -> np.ndarray:
+    """Stroke-3 float32 sketch with a few pen lifts."""
+    s = np.zeros((n_points, 3), np.float32)
+    s[:, :2] = rng.normal(size=(n_points, 2))
+    s[rng.choice(n_points, 2, replace=False), 2] = 1
+    s[-1, 2] = 1
+    return s
+
+
+def make_batch(hps, seed=0, lengths=(9, 14, 7, 20)):
+    rng = np.random.default_rng(seed)
+    strokes = [random_sketch(rng, n) for n in lengths]
+    batch = graph_builder.build_batch(strokes, np.arange(len(lengths)) % 2, piece_len=hps.piece_len,
+                                      max_nodes=10, max_seq_len=25, re_scale=0.0, rng=rng)
+    return {k: tf.convert_to_tensor(v) for k, v in batch.items()}
+
+
+def numpy_loss(out, targets, num_mixture, training):
+    """float64 reference of SPEC section 7 written from the formulas."""
+    out, targets = out.astype(np.float64), targets.astype(np.float64)
+    pen_logits, rest = out[..., :3], out[..., 3:]
+    pi, mx, my, lsx, lsy, rho = np.split(rest, 6, axis=-1)
+    pi = np.exp(pi - pi.max(-1, keepdims=True))
+    pi /= pi.sum(-1, keepdims=True)
+    sx, sy, rho = np.exp(lsx), np.exp(lsy), np.tanh(rho)
+    x, y = targets[..., 0:1], targets[..., 1:2]
+    zx, zy = (x - mx) / sx, (y - my) / sy
+    z = zx ** 2 + zy ** 2 - 2 * rho * zx * zy
+    dens = np.exp(-z / (2 * (1 - rho ** 2))) / (2 * math.pi * sx * sy * np.sqrt(1 - rho ** 2))
+    mask = 1 - targets[..., 4]
+    offset = -np.log((pi * dens).sum(-1) + 1e-6) * mask
+    logp = pen_logits - np.log(np.exp(pen_logits).sum(-1, keepdims=True))
+    pen = -(targets[..., 2:5] * logp).sum(-1)
+    if not training:
+        pen = pen * mask
+    return (offset + pen).sum(1).mean()
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_gmm_loss_matches_float64_reference(training):
+    rng = np.random.default_rng(1)
+    m = 5
+    out = rng.normal(size=(3, 7, 3 + 6 * m)).astype(np.float32)
+    targets = np.zeros((3, 7, 5), np.float32)
+    targets[..., :2] = rng.normal(size=(3, 7, 2))
+    targets[:, :5, 2] = 1
+    targets[:, 5:, 4] = 1  # padding rows
+    got = model_lib.reconstruction_loss(model_lib.split_params(tf.constant(out), m),
+                                        tf.constant(targets), training)
+    np.testing.assert_allclose(float(got), numpy_loss(out, targets, m, training), rtol=1e-5)
+
+
+def test_padding_steps_add_no_offset_loss():
+    rng = np.random.default_rng(2)
+    out = rng.normal(size=(2, 6, 3 + 6 * 2)).astype(np.float32)
+    targets = np.zeros((2, 6, 5), np.float32)
+    targets[:, :3, 2] = 1
+    targets[:, 3:, 4] = 1
+    params = model_lib.split_params(tf.constant(out), 2)
+    base = float(model_lib.reconstruction_loss(params, tf.constant(targets), False))
+    targets[:, 3:, :2] = 1e3  # far-away offsets on padding must not matter
+    assert float(model_lib.reconstruction_loss(params, tf.constant(targets), False)) == pytest.approx(base)
+
+
+def test_padding_nodes_add_nothing_to_gcn():
+    rng = np.random.default_rng(3)
+    gcn = MultiGraphGCN(6, 9)
+    nodes = rng.normal(size=(1, 3, 6)).astype(np.float32)
+    rel = (rng.random((1, 3, 3, 9)) > 0.5).astype(np.float32)
+    padded_nodes = np.concatenate([nodes, rng.normal(size=(1, 2, 6)).astype(np.float32) * 0], 1)
+    padded_rel = np.zeros((1, 5, 5, 9), np.float32)
+    padded_rel[:, :3, :3] = rel
+    np.testing.assert_allclose(gcn(tf.constant(padded_nodes), tf.constant(padded_rel)),
+                               gcn(tf.constant(nodes), tf.constant(rel)), rtol=1e-5)
+
+
+def test_gcn_matches_formula_and_single_graph_ablation():
+    rng = np.random.default_rng(4)
+    nodes = rng.normal(size=(2, 4, 3)).astype(np.float32)
+    rel = (rng.random((2, 4, 4, 9)) > 0.6).astype(np.float32)
+    rel[:, :, :, 4] = 1  # every pair connected at least once
+    for k in (9, 1):
+        gcn = MultiGraphGCN(3, k)
+        adj = rel if k == 9 else np.ones_like(rel[..., :1])
+        w1, w2 = gcn.w1.numpy(), gcn.w2.numpy()
+        want = 0
+        for g in range(k):
+            h0 = adj[..., g] @ nodes
+            h2 = np.maximum(np.maximum(h0 @ w1[g], 0) @ w2[g], 0)
+            want = want + (h0 + h2).sum(1) / 2
+        np.testing.assert_allclose(gcn(tf.constant(nodes), tf.constant(rel)), want, rtol=1e-4, atol=1e-5)
+
+
+def test_encode_shapes_and_eval_code_is_mu():
+    net = model_lib.SketchGloc(TINY)
+    batch = make_batch(TINY)
+    mu, s, y = net.encode(batch, training=False)
+    assert mu.shape == s.shape == y.shape == (4, TINY.z_size)
+    np.testing.assert_array_equal(mu, y)
+    _, _, y_train = net.encode(batch, training=True)
+    assert not np.allclose(y_train, mu)
+
+
+def test_tiny_model_overfits_one_batch():
+    tf.random.set_seed(0)
+    net = model_lib.SketchGloc(TINY)
+    batch = make_batch(TINY)
+    opt = tf.keras.optimizers.Adam(3e-3, clipnorm=1.0)
+
+    @tf.function
+    def step():
+        with tf.GradientTape() as tape:
+            loss = net.loss(batch, training=True)
+        grads = tape.gradient(loss, net.trainable_variables)
+        opt.apply_gradients(zip(grads, net.trainable_variables))
+        return loss
+
+    first = float(net.loss(batch, training=True))
+    for _ in range(250):
+        last = float(step())
+    assert last < 0.5 * first, (first, last)
+
+
+def test_checkpoint_restore_gives_identical_outputs(tmp_path):
+    batch = make_batch(TINY)
+    a = model_lib.SketchGloc(TINY)
+    a.encode(batch, training=True)  # moves the batch-norm statistics away from their init
+    path = tf.train.Checkpoint(model=a).save(str(tmp_path / "ckpt"))
+    tf.random.set_seed(99)
+    b = model_lib.SketchGloc(TINY)
+    tf.train.Checkpoint(model=b).restore(path).assert_existing_objects_matched()
+    np.testing.assert_array_equal(a.encode(batch)[0], b.encode(batch)[0])
+    np.testing.assert_array_equal(a.loss(batch), b.loss(batch))

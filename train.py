@@ -1,0 +1,64 @@
+"""Train SketchGloc: `python train.py --log_root=DIR --data_dir=DIR --hparams="categories=[bee,bus]"`."""
+from __future__ import annotations
+
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import app, flags, logging  # noqa: E402
+
+import hparams as hparams_lib  # noqa: E402
+import utils  # noqa: E402
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("log_root", "checkpoints", "Folder for checkpoints, model_config.json, TensorBoard logs, samples.")
+flags.DEFINE_string("data_dir", "datasets", "Folder holding <category>.npz files.")
+flags.DEFINE_boolean("resume_training", False, "Continue the checkpoints in --log_root.")
+flags.DEFINE_string("hparams", "", "Comma-separated key=value overrides, e.g. 'categories=[bee,bus],z_size=64'.")
+flags.DEFINE_boolean("demo", False, "Train the `small` preset on the built-in demo dataset.")
+
+# The demo: small model, short run, so that it finishes in minutes on 2 CPU cores.
+DEMO_HPARAMS = "preset=small,num_steps=500,save_every=2,decay_rate=0.9999"
+
+
+def resolve(hparams_text: str, data_dir: str, demo: bool):
+    """(hps, data_dir) from the flags; the demo dataset is generated on first use."""
+    if not demo:
+        return hparams_lib.parse(hparams_text), data_dir
+    import demo_data
+    demo_dir, categories = demo_data.ensure_demo_dataset()
+    hps = hparams_lib.parse(DEMO_HPARAMS).replace(categories=categories)
+    return hparams_lib.parse(hparams_text, base=hps), demo_dir
+
+
+def run(hparams_text: str, data_dir: str, log_root: str, resume: bool, demo: bool, verbose: int = 1) -> dict:
+    """Load the data, train, and return the run's history."""
+    from training import Trainer, write_summary
+    hps, data_dir = resolve(hparams_text, data_dir, demo)
+    data = utils.load_dataset(data_dir, hps.categories, hps.num_per_category, hps.max_seq_len,
+                              hps.max_strokes_num, hps.piece_len)
+    hps = hps.replace(max_seq_len=data.max_seq_len, max_strokes_num=data.max_strokes_num)
+    trainer = Trainer(hps, data, log_root, verbose=verbose)
+    trainer.prepare(resume)
+    history = trainer.fit()
+    write_summary(log_root, history)
+    print(f"done: step {history['step']}, best validation loss {history['best_valid']:.2f}; "
+          f"checkpoints in {log_root}")
+    return history
+
+
+def main(argv: list) -> None:
+    logging.set_verbosity(logging.WARNING)  # hide TensorFlow's per-save INFO lines
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    from training import TrainingError
+    try:
+        run(FLAGS.hparams, FLAGS.data_dir, FLAGS.log_root, FLAGS.resume_training, FLAGS.demo)
+    except (hparams_lib.HParamsError, utils.DataError, TrainingError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    app.run(main)

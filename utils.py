@@ -1,0 +1,455 @@
+"""Sketch data: loading sketch-rnn .npz files, conversions, augmentation, disruption, batches.
+
+Numpy only. Batches work on a *flat* layout: the points of many sketches
+concatenated into one `[N, 3]` array plus a `lengths` vector, so that every
+per-sketch or per-stroke operation is one vectorised numpy call
+(`np.*.reduceat`, `np.repeat`, `np.cumsum`) instead of a Python loop.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import warnings
+from typing import Iterator, Sequence
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+SPLITS = ("train", "valid", "test")
+CLIP = 1000.0
+CANVAS = 48.0  # side of the pixel canvas the augmentation shift keeps sketches on
+# QuickDraw names the file differently from the category of the paper.
+FILE_ALIASES = {"The Great Wall": ("The Great Wall of China",)}
+
+
+class DataError(Exception):
+    """Bad input data; the message is one line naming file, split, sketch and problem."""
+
+
+class DataWarning(UserWarning):
+    """Sketches dropped while loading (too short, or longer than max_seq_len)."""
+
+
+@dataclasses.dataclass
+class Split:
+    """One split of all categories: stroke-3 sketches (normalised) and labels."""
+
+    name: str
+    strokes: list
+    labels: np.ndarray
+
+
+@dataclasses.dataclass
+class Dataset:
+    """The loaded data set and the statistics the model must keep."""
+
+    categories: list
+    train: Split
+    valid: Split
+    test: Split
+    scale_factor: float
+    max_seq_len: int
+    max_strokes_num: int
+    piece_len: int = 6
+    cut_sketches: dict = dataclasses.field(default_factory=dict)  # split -> sketches over the node cap
+
+
+# ---------------------------------------------------------------- conversions
+
+def to_absolute(strokes: np.ndarray) -> np.ndarray:
+    """Stroke-3 deltas -> absolute (x, y, pen_lifted) points."""
+    strokes = np.asarray(strokes)
+    out = np.array(strokes, dtype=np.result_type(strokes.dtype, np.float32))
+    out[:, :2] = np.cumsum(strokes[:, :2], axis=0, dtype=np.float64)
+    return out
+
+
+def to_stroke3(points: np.ndarray) -> np.ndarray:
+    """Absolute (x, y, pen_lifted) points -> stroke-3 deltas (inverse of to_absolute)."""
+    points = np.asarray(points)
+    out = np.array(points, dtype=np.result_type(points.dtype, np.float32))
+    out[:, :2] = np.diff(points[:, :2].astype(np.float64), axis=0, prepend=0.0)
+    return out
+
+
+def to_five(points: np.ndarray, max_seq_len: int) -> np.ndarray:
+    """Absolute points [N,3] -> 5-D sequence [max_seq_len+1, 5] with S0 prepended (SPEC 2)."""
+    n = len(points)
+    if n > max_seq_len:
+        raise ValueError(f"sketch of {n} points is longer than max_seq_len={max_seq_len}")
+    seq = np.zeros((max_seq_len + 1, 5), np.float32)
+    seq[0, 2] = 1.0
+    pen = np.asarray(points)[:, 2] > 0.5
+    seq[1:n + 1, :2] = np.asarray(points)[:, :2]
+    seq[1:n + 1, 2] = ~pen
+    seq[1:n + 1, 3] = pen
+    seq[n + 1:, 4] = 1.0
+    return seq
+
+
+def five_to_points(seq: np.ndarray) -> np.ndarray:
+    """Absolute 5-D rows -> absolute (x, y, pen_lifted), cut before the first end-of-sketch row.
+
+    The pen state of a row is its largest pen entry, so soft (non one-hot)
+    decoder outputs are read the same way as one-hot ones.
+    """
+    seq = np.asarray(seq, np.float32)
+    state = np.argmax(seq[:, 2:5], axis=1)
+    ends = np.flatnonzero(state == 2)
+    n = int(ends[0]) if len(ends) else len(seq)
+    out = np.zeros((n, 3), np.float32)
+    out[:, :2] = seq[:n, :2]
+    out[:, 2] = state[:n] == 1
+    return out
+
+
+# ------------------------------------------------------------- flat helpers
+
+def flatten(strokes: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """List of [n_i, 3] arrays -> (concatenated [N, 3] float32, lengths int64 [B])."""
+    lengths = np.fromiter((len(s) for s in strokes), dtype=np.int64, count=len(strokes))
+    if not len(strokes):
+        return np.zeros((0, 3), np.float32), lengths
+    return np.concatenate(strokes).astype(np.float32, copy=False), lengths
+
+
+def offsets(lengths: np.ndarray) -> np.ndarray:
+    """Index of the first point of every sketch in the flat layout."""
+    out = np.zeros(len(lengths), np.int64)
+    np.cumsum(lengths[:-1], out=out[1:])
+    return out
+
+
+def run_starts(pen: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Boolean [N]: True where a pen stroke starts (sketch start or after a pen lift)."""
+    flag = np.empty(len(pen), bool)
+    flag[0:1] = True
+    flag[1:] = pen[:-1]
+    flag[offsets(lengths)] = True
+    return flag
+
+
+def position_in_run(start_flag: np.ndarray) -> np.ndarray:
+    """Index of every point inside its run, runs starting where start_flag is True."""
+    idx = np.arange(len(start_flag))
+    return idx - np.maximum.accumulate(np.where(start_flag, idx, 0))
+
+
+def absolute_flat(deltas: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Flat stroke-3 (dx, dy) [N, 2] -> absolute float64 positions, restarting per sketch."""
+    total = np.cumsum(deltas, axis=0, dtype=np.float64)
+    first = offsets(lengths)
+    base = total[first] - deltas[first]
+    return total - np.repeat(base, lengths, axis=0)
+
+
+def piece_layout(pen: np.ndarray, lengths: np.ndarray, piece_len: int) -> dict:
+    """Cut flat points into pieces (SPEC 4); index arrays describing them.
+
+    A piece ends at a pen lift or when it holds `piece_len` points, so inside a
+    pen stroke the piece of a point is its position in the stroke // piece_len.
+    Returns: piece_of_point (global piece id), pos_in_piece, piece_start (index
+    of every piece's first point), index_in_sketch (of every point's piece),
+    counts (pieces per sketch).
+    """
+    if piece_len < 1:
+        raise ValueError(f"piece_len must be >= 1, got {piece_len}")
+    if len(pen) == 0:
+        empty = np.zeros(0, np.int64)
+        return dict(piece_of_point=empty, pos_in_piece=empty, piece_start=empty,
+                    index_in_sketch=empty, counts=np.zeros(len(lengths), np.int64))
+    if np.any(lengths < 1):
+        raise ValueError("every sketch needs at least one point")
+    new_piece = position_in_run(run_starts(pen, lengths)) % piece_len == 0
+    piece_of_point = np.cumsum(new_piece) - 1
+    piece_start = np.flatnonzero(new_piece)
+    first = offsets(lengths)
+    first_piece = piece_of_point[first]
+    return dict(
+        piece_of_point=piece_of_point,
+        pos_in_piece=np.arange(len(pen)) - piece_start[piece_of_point],
+        piece_start=piece_start,
+        index_in_sketch=piece_of_point - np.repeat(first_piece, lengths),
+        counts=np.add.reduceat(new_piece.astype(np.int64), first),
+    )
+
+
+def pieces_per_sketch(strokes: Sequence[np.ndarray], piece_len: int) -> np.ndarray:
+    """Number of pieces (graph nodes) of every sketch."""
+    flat, lengths = flatten(strokes)
+    return piece_layout(flat[:, 2] > 0.5, lengths, piece_len)["counts"]
+
+
+# ------------------------------------------------------------------ loading
+
+def _category_file(data_dir: str, category: str) -> str:
+    """Path of a category's .npz; DataError listing the existing files if none."""
+    for name in (category,) + FILE_ALIASES.get(category, ()):
+        path = os.path.join(data_dir, name + ".npz")
+        if os.path.isfile(path):
+            return path
+    try:
+        present = sorted(f for f in os.listdir(data_dir) if f.endswith(".npz"))
+    except OSError:
+        raise DataError(f"{data_dir}: data directory not found (category '{category}')") from None
+    raise DataError(f"{os.path.join(data_dir, category + '.npz')}: file not found; "
+                    f".npz files in {data_dir}: {', '.join(present) or 'none'}")
+
+
+def _read_splits(path: str, limit: int) -> dict:
+    """The three split arrays of one .npz file, each cut to `limit` sketches."""
+    try:
+        data = np.load(path, allow_pickle=True, encoding="latin1")
+    except Exception as err:  # np.load raises many types for a non-npz file
+        raise DataError(f"{path}: not an .npz archive ({type(err).__name__}: "
+                        f"{str(err).splitlines()[0] if str(err) else ''})") from None
+    if not isinstance(data, np.lib.npyio.NpzFile):
+        raise DataError(f"{path}: not an .npz archive (np.load read a {type(data).__name__})")
+    with data:
+        out = {}
+        for split in SPLITS:
+            if split not in data.files:
+                raise DataError(f"{path}, split '{split}': key missing "
+                                f"(keys present: {', '.join(data.files) or 'none'})")
+            try:
+                out[split] = data[split][:limit]
+            except Exception as err:  # a damaged member of the zip archive
+                raise DataError(f"{path}, split '{split}': unreadable ({type(err).__name__})") from None
+    return out
+
+
+def _describe(obj: object) -> str:
+    """Short description of a bad sketch object for an error message."""
+    if isinstance(obj, np.ndarray):
+        return f"{obj.dtype} array of shape {obj.shape}"
+    return type(obj).__name__
+
+
+def _check_split(path: str, split: str, arr: object) -> tuple[np.ndarray, np.ndarray]:
+    """Validate a split array; returns (flat float32 clipped points, lengths)."""
+    where = f"{path}, split '{split}'"
+    if not (isinstance(arr, np.ndarray) and arr.ndim == 1 and arr.dtype == object):
+        raise DataError(f"{where}: expected a 1-D object array of [N,3] sketches, got {_describe(arr)}")
+    sketches = []
+    for i, sketch in enumerate(arr):
+        if not isinstance(sketch, np.ndarray):
+            try:
+                sketch = np.asarray(sketch)
+            except Exception:
+                sketch = None
+        if (sketch is None or sketch.ndim != 2 or sketch.shape[1] != 3
+                or sketch.dtype.kind not in "biuf"):
+            raise DataError(f"{where}, sketch {i}: expected a numeric [N,3] array, "
+                            f"got {_describe(arr[i])}")
+        if len(sketch) == 0:
+            raise DataError(f"{where}, sketch {i}: empty sketch (0 points)")
+        sketches.append(sketch)
+    lengths = np.fromiter((len(s) for s in sketches), dtype=np.int64, count=len(sketches))
+    flat = np.concatenate(sketches) if sketches else np.zeros((0, 3))
+    _check_values(where, flat, lengths)
+    return np.clip(flat, -CLIP, CLIP).astype(np.float32), lengths
+
+
+def _check_values(where: str, flat: np.ndarray, lengths: np.ndarray) -> None:
+    """DataError naming the first sketch with a non-finite value or a bad pen state."""
+    bad_value = ~np.isfinite(flat).all(axis=1)
+    bad_pen = (flat[:, 2] != 0) & (flat[:, 2] != 1)
+    for bad, problem in ((bad_value, "non-finite value"), (bad_pen, "pen_lifted not 0 or 1")):
+        if bad.any():
+            row = int(np.argmax(bad))
+            i = int(np.searchsorted(np.cumsum(lengths), row, side="right"))
+            point = row - int(offsets(lengths)[i])
+            raise DataError(f"{where}, sketch {i}: {problem} at point {point}: {flat[row].tolist()}")
+
+
+def _drop(where: str, flat: np.ndarray, lengths: np.ndarray, keep: np.ndarray,
+          reason: str) -> tuple[np.ndarray, np.ndarray]:
+    """Remove sketches not in `keep`, with a counted warning naming them."""
+    if keep.all():
+        return flat, lengths
+    dropped = np.flatnonzero(~keep)
+    shown = ", ".join(map(str, dropped[:10])) + (", ..." if len(dropped) > 10 else "")
+    warnings.warn(f"{where}: dropped {len(dropped)} sketches with {reason} (sketches {shown})",
+                  DataWarning, stacklevel=3)
+    point_keep = np.repeat(keep, lengths)
+    return flat[point_keep], lengths[keep]
+
+
+def load_dataset(data_dir: str, categories: list, num_per_category: int = 70000,
+                 max_seq_len: int = 0, max_strokes_num: int = 0, piece_len: int = 6) -> Dataset:
+    """Load, check, filter and normalise the `<category>.npz` files (SPEC 1 and 4)."""
+    if isinstance(categories, str):
+        categories = [categories]
+    if not categories:
+        raise DataError(f"{data_dir}: no categories given")
+    parts = {s: [] for s in SPLITS}  # split -> [(flat, lengths, label)]
+    for label, category in enumerate(categories):
+        path = _category_file(data_dir, category)
+        for split, arr in _read_splits(path, num_per_category).items():
+            where = f"{path}, split '{split}'"
+            flat, lengths = _check_split(path, split, arr)
+            flat, lengths = _drop(where, flat, lengths, lengths >= 2, "fewer than 2 points")
+            if max_seq_len:
+                flat, lengths = _drop(where, flat, lengths, lengths <= max_seq_len,
+                                      f"more than max_seq_len={max_seq_len} points")
+            parts[split].append((flat, lengths, label))
+    merged = {s: _merge(parts[s]) for s in SPLITS}
+    all_lengths = np.concatenate([merged[s][1] for s in SPLITS])
+    if not len(merged["train"][1]):
+        raise DataError(f"{data_dir}, split 'train': no usable training sketches for {categories}")
+    max_seq_len = int(max_seq_len or all_lengths.max())
+    scale_factor = _scale_factor(data_dir, merged["train"][0])
+    splits = {}
+    for s in SPLITS:
+        flat, lengths, labels = merged[s]
+        flat[:, :2] /= scale_factor
+        strokes = np.split(flat, np.cumsum(lengths)[:-1]) if len(lengths) else []
+        splits[s] = Split(s, strokes, labels)
+    cap, cut = _node_cap(merged, piece_len, max_strokes_num)
+    return Dataset(list(categories), splits["train"], splits["valid"], splits["test"],
+                   scale_factor, max_seq_len, cap, piece_len, cut)
+
+
+def _merge(parts: list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Concatenate the per-category (flat, lengths, label) parts of one split."""
+    flat = np.concatenate([p[0] for p in parts]) if parts else np.zeros((0, 3), np.float32)
+    lengths = np.concatenate([p[1] for p in parts]).astype(np.int64)
+    labels = np.concatenate([np.full(len(p[1]), p[2], np.int32) for p in parts])
+    return flat, lengths, labels
+
+
+def _scale_factor(data_dir: str, train_flat: np.ndarray) -> float:
+    """Std of all dx and dy of the training split (one scalar)."""
+    scale = float(np.std(train_flat[:, :2].astype(np.float64)))
+    if not np.isfinite(scale) or scale <= 0:
+        raise DataError(f"{data_dir}, split 'train': all offsets are equal, cannot normalise")
+    return scale
+
+
+def _node_cap(merged: dict, piece_len: int, explicit: int) -> tuple[int, dict]:
+    """Node cap (99.9th percentile of pieces per sketch unless explicit) and cut counts."""
+    counts = {s: piece_layout(merged[s][0][:, 2] > 0.5, merged[s][1], piece_len)["counts"]
+              for s in SPLITS}
+    cap = int(explicit) or int(np.ceil(np.percentile(np.concatenate(list(counts.values())), 99.9)))
+    cut = {s: int(np.sum(c > cap)) for s, c in counts.items()}
+    if any(cut.values()):
+        log.warning("node cap %d pieces: %s sketches have more pieces and lose their last ones",
+                    cap, ", ".join(f"{n} {s}" for s, n in cut.items()))
+    return cap, cut
+
+
+# ------------------------------------------------------------- augmentation
+
+def augment_flat(flat: np.ndarray, lengths: np.ndarray, rng: np.random.Generator,
+                 random_scale_factor: float, augment_stroke_prob: float,
+                 scale_factor: float) -> tuple[np.ndarray, np.ndarray]:
+    """Training augmentation (SPEC 1) of flat stroke-3 sketches; returns (flat, lengths)."""
+    out = np.array(flat, np.float32)
+    lengths = np.asarray(lengths, np.int64)
+    if random_scale_factor > 0:
+        scale = 1.0 + rng.uniform(-random_scale_factor, random_scale_factor, (len(lengths), 2))
+        out[:, :2] *= np.repeat(scale, lengths, axis=0)
+    if augment_stroke_prob > 0:
+        out, lengths = _drop_points(out, lengths, rng, augment_stroke_prob)
+        _shift(out, lengths, rng, scale_factor)
+    return out, lengths
+
+
+def _drop_points(flat: np.ndarray, lengths: np.ndarray, rng: np.random.Generator,
+                 prob: float) -> tuple[np.ndarray, np.ndarray]:
+    """sketch-rnn point dropping: merge a point into the next, keeping absolute positions."""
+    pen = flat[:, 2] > 0.5
+    last = np.zeros(len(flat), bool)
+    last[np.cumsum(lengths) - 1] = True  # a sketch's last point is an end point pen or not
+    droppable = (position_in_run(run_starts(pen, lengths)) >= 3) & ~pen & ~last
+    drop = droppable & (rng.random(len(flat)) < prob)
+    if not drop.any():
+        return flat, lengths
+    # Merging a delta into the next point = deleting the point's absolute position.
+    keep = ~drop
+    total = np.cumsum(flat[:, :2], axis=0, dtype=np.float64)[keep]
+    out = flat[keep]
+    out[:, :2] = np.diff(total, axis=0, prepend=np.zeros((1, 2)))
+    sketch = np.repeat(np.arange(len(lengths)), lengths)
+    return out, lengths - np.bincount(sketch[drop], minlength=len(lengths))
+
+
+def _shift(flat: np.ndarray, lengths: np.ndarray, rng: np.random.Generator,
+           scale_factor: float) -> None:
+    """Random offset keeping each sketch on the 48-unit canvas, added to its first point."""
+    pixels = absolute_flat(flat[:, :2], lengths) * scale_factor + CANVAS / 2
+    first = offsets(lengths)
+    low = -0.8 * np.minimum.reduceat(pixels, first, axis=0)
+    high = 0.8 * (CANVAS - np.maximum.reduceat(pixels, first, axis=0))
+    # low + (high-low)*U stays defined when a sketch is wider than the canvas (high < low).
+    offset = low + (high - low) * rng.random((len(lengths), 2))
+    flat[first, :2] += (offset / scale_factor).astype(np.float32)
+
+
+def augment(strokes: np.ndarray, rng: np.random.Generator, random_scale_factor: float,
+            augment_stroke_prob: float, scale_factor: float) -> np.ndarray:
+    """Augment one stroke-3 sketch for training (SPEC 1)."""
+    flat, _ = augment_flat(np.asarray(strokes, np.float32), np.array([len(strokes)]), rng,
+                           random_scale_factor, augment_stroke_prob, scale_factor)
+    return flat
+
+
+# --------------------------------------------------------------- disruption
+
+def disrupt_flat(points: np.ndarray, pen: np.ndarray, lengths: np.ndarray, re_scale: float,
+                 rng: np.random.Generator) -> np.ndarray:
+    """Move every stroke but each sketch's first by N(0,1)*bound*re_scale (SPEC 3).
+
+    points: flat absolute (x, y) [N, 2]; pen: bool [N]. Returns moved (x, y).
+    """
+    if re_scale <= 0 or len(points) == 0:
+        return points
+    first = offsets(lengths)
+    low = np.minimum(np.minimum.reduceat(points, first, axis=0), 0.0)  # origin included
+    high = np.maximum(np.maximum.reduceat(points, first, axis=0), 0.0)
+    bound = (high - low).max(axis=1)
+    start = run_starts(pen, lengths)
+    stroke_of_point = np.cumsum(start) - 1
+    stroke_start = np.flatnonzero(start)
+    sketch_of_stroke = np.repeat(np.arange(len(lengths)), lengths)[stroke_start]
+    move = rng.standard_normal((len(stroke_start), 2)) * (bound * re_scale)[sketch_of_stroke, None]
+    move[stroke_of_point[first]] = 0.0
+    return (points + move[stroke_of_point]).astype(points.dtype, copy=False)
+
+
+def disrupt(points_abs: np.ndarray, re_scale: float, rng: np.random.Generator) -> np.ndarray:
+    """Disrupt one absolute sketch [N,3]: strokes after the first moved as wholes (SPEC 3)."""
+    points_abs = np.asarray(points_abs)
+    out = np.array(points_abs, np.float32)
+    if len(out):
+        out[:, :2] = disrupt_flat(out[:, :2], out[:, 2] > 0.5, np.array([len(out)]), re_scale, rng)
+    return out
+
+
+# ------------------------------------------------------------------ batches
+
+def iterate_batches(split: Split, hps: object, rng: np.random.Generator, *, training: bool,
+                    re_scale: float, shuffle: bool, max_seq_len: int, max_nodes: int,
+                    scale_factor: float, pad_to_batch: bool = True) -> Iterator[dict]:
+    """Full batches (SPEC 1-5) of `hps.batch_size`; the last incomplete one is dropped."""
+    import graph_builder  # here, not at the top: graph_builder imports this module
+
+    flat, lengths = flatten(split.strokes)
+    first = offsets(lengths)
+    labels = np.asarray(split.labels, np.int32)
+    order = rng.permutation(len(lengths)) if shuffle else np.arange(len(lengths))
+    size = int(hps.batch_size)
+    for b in range(len(lengths) // size):
+        idx = order[b * size:(b + 1) * size]
+        batch_lengths = lengths[idx]
+        take = np.repeat(first[idx] - offsets(batch_lengths), batch_lengths)
+        batch = flat[take + np.arange(len(take))]
+        if training:
+            batch, batch_lengths = augment_flat(
+                batch, batch_lengths, rng, hps.random_scale_factor,
+                hps.augment_stroke_prob, scale_factor)
+        yield graph_builder.build_batch_flat(
+            batch, batch_lengths, labels[idx], piece_len=hps.piece_len, max_nodes=max_nodes,
+            max_seq_len=max_seq_len, re_scale=re_scale, rng=rng, pad_to_batch=pad_to_batch)
