@@ -19,7 +19,6 @@ import numpy as np
 import utils
 
 
-
 def _cell_table() -> np.ndarray:
     """[81, 9] table: the relation row of every (cx0, cx1, cy0, cy1) code.
 
@@ -63,21 +62,17 @@ def _codes(coord: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
     return code
 
 
-def relations_from_boxes(boxes: np.ndarray, counts: np.ndarray, size: int) -> np.ndarray:
-    """Relations [B, size, size, 9] of sketches whose nodes' boxes are stacked in `boxes`.
+def pair_codes(boxes: np.ndarray, counts: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Relation code of every real pair and its row in a flattened [B*size*size] layout.
 
     boxes: [G, 4] (x0, x1, y0, y1) of all nodes, sketch after sketch; counts: [B]
-    nodes per sketch (G = sum). Only real pairs are computed: one flat entry per
+    nodes per sketch (G = sum). Only real pairs are enumerated, one flat entry per
     (sketch, i, j), so the work does not grow with the padding.
     """
     counts = np.asarray(counts, np.int64)
-    batch_size = len(counts)
-    out = np.zeros((batch_size * size * size, 9), np.float32)
-    if counts.sum() == 0:
-        return out.reshape(batch_size, size, size, 9)
-    sketch = np.repeat(np.arange(batch_size), counts)
+    sketch = np.repeat(np.arange(len(counts)), counts)
     first = utils.offsets(counts)
-    pairs_of_node = counts[sketch]          # node i meets every node j of its sketch
+    pairs_of_node = counts[sketch]  # node i meets every node j of its sketch
     row_start = utils.offsets(pairs_of_node)
     pair = np.arange(int(pairs_of_node.sum()))
     node_j = np.repeat(first[sketch] - row_start, pairs_of_node) + pair
@@ -87,7 +82,16 @@ def relations_from_boxes(boxes: np.ndarray, counts: np.ndarray, size: int) -> np
                   np.repeat(planes[[1, 1, 3, 3]], pairs_of_node, axis=1))
     node_i = np.arange(len(sketch)) - first[sketch]
     row = np.repeat((sketch * size + node_i) * size - row_start, pairs_of_node) + pair
-    out.view(_ROW).ravel()[row] = np.take(_CELL_ROWS, code)
+    return code, row
+
+
+def relations_from_boxes(boxes: np.ndarray, counts: np.ndarray, size: int) -> np.ndarray:
+    """Relations [B, size, size, 9] of sketches whose nodes' boxes are stacked in `boxes` [G, 4]."""
+    batch_size = len(counts)
+    out = np.zeros((batch_size * size * size, 9), np.float32)
+    if np.sum(counts) > 0:
+        code, row = pair_codes(boxes, counts, size)
+        out.view(_ROW).ravel()[row] = np.take(_CELL_ROWS, code)
     return out.reshape(batch_size, size, size, 9)
 
 
@@ -206,12 +210,13 @@ def _targets(points: np.ndarray, pen: np.ndarray, lengths: np.ndarray, seq_len: 
     rows[:, :2] = points
     rows[:, 2] = ~pen
     rows[:, 3] = pen
-    step = utils.position_in_run(utils.run_starts(np.zeros(len(pen), bool), lengths)) + 1
-    sketch = np.repeat(np.arange(batch_size), lengths)
+    # Row of every point in the flattened [B * (seq_len+1)] targets; row 0 of a sketch is S0.
+    row = np.arange(len(points)) + np.repeat(np.arange(batch_size) * (seq_len + 1)
+                                             - utils.offsets(lengths) + 1, lengths)
     targets = np.zeros((batch_size, seq_len + 1, 5), np.float32)
     targets[:, 0, 2] = 1.0
     targets[:, :, 4] = np.arange(seq_len + 1)[None, :] > lengths[:, None]
-    targets.reshape(-1, 5)[sketch * (seq_len + 1) + step] = rows
+    targets.reshape(-1, 5)[row] = rows
     return targets
 
 
@@ -256,8 +261,8 @@ def show(path: str, index: int, piece: int | None = None, out: str = "grid_graph
     for k in range(9):
         c, r = divmod(k, 3)  # k = 3*column + row; rows grow downwards like the sketch's y
         _draw_cell(fig.add_subplot(grid[r, 3 + c]), pieces, piece, box, rel[:, k], k)
-    fig.suptitle(f"{path.split('/')[-1]} {split}[{index}]: {len(pieces)} pieces, "
-                 f"grid of piece {piece}")
+    fig.suptitle(f"{path.split('/')[-1]} {split}[{index}]: {len(pieces)} pieces; right: the 3x3 "
+                 f"grid of piece {piece} (black), in red the pieces reaching cell k (count in title)")
     fig.tight_layout()
     fig.savefig(out, dpi=90)
     plt.close(fig)
@@ -266,28 +271,42 @@ def show(path: str, index: int, piece: int | None = None, out: str = "grid_graph
 
 def _draw_pieces(ax: object, pieces: list, chosen: int) -> None:
     """All pieces, one colour each, with their index at their first point."""
-    colours = __import__("matplotlib").colormaps["tab20"]
+    from matplotlib import colormaps
+
+    colours = colormaps["tab20"]
     for i, p in enumerate(pieces):
         ax.plot(p[:, 0], p[:, 1], "-o", ms=2, lw=3 if i == chosen else 1.5, color=colours(i % 20))
         ax.annotate(str(i), p[0], fontsize=7)
-    ax.set_title("pieces (one colour each)")
+    ax.set_title(f"pieces, one colour each (piece {chosen} thick)")
     _finish(ax)
 
 
 def _draw_cell(ax: object, pieces: list, chosen: int, box: np.ndarray, reach: np.ndarray,
                k: int) -> None:
-    """One relation cell k: the chosen piece's grid lines, pieces reaching cell k in red."""
+    """Relation k: cell k of the chosen piece's grid shaded, the pieces reaching it in red."""
+    from matplotlib.patches import Rectangle
+
+    flat = np.concatenate(pieces)
+    margin = max(0.05 * np.ptp(flat, axis=0).max(), 1e-3)
+    xs = [flat[:, 0].min() - margin, box[0], box[1], flat[:, 0].max() + margin]
+    ys = [flat[:, 1].min() - margin, box[2], box[3], flat[:, 1].max() + margin]
+    c, r = divmod(k, 3)
+    ax.add_patch(Rectangle((xs[c], ys[r]), xs[c + 1] - xs[c], ys[r + 1] - ys[r],
+                           color="tab:blue", alpha=0.12, lw=0))
     for i, p in enumerate(pieces):
         colour = "black" if i == chosen else ("tab:red" if reach[i] else "0.8")
-        ax.plot(p[:, 0], p[:, 1], "-", lw=2 if colour != "0.8" else 1, color=colour)
+        ax.plot(p[:, 0], p[:, 1], "-", lw=1 if colour == "0.8" else 2, color=colour)
     for x in box[:2]:
         ax.axvline(x, color="tab:blue", lw=0.8)
     for y in box[2:]:
         ax.axhline(y, color="tab:blue", lw=0.8)
-    ax.set_title(f"k={k}: {int(reach.sum())} pieces", fontsize=8)
+    others = int(reach.sum() - reach[chosen])
+    ax.set_title(f"k={k} (col {c}, row {r}): {others}", fontsize=8)
+    ax.set_xlim(xs[0], xs[-1])
+    ax.set_ylim(ys[-1], ys[0])  # y points down, as the sketch was drawn
+    ax.set_aspect("equal", adjustable="box")
     ax.set_xticks([])
     ax.set_yticks([])
-    _finish(ax)
 
 
 def _finish(ax: object) -> None:

@@ -51,6 +51,20 @@ def reconstruction_loss(params: dict, targets: tf.Tensor, training: bool) -> tf.
     return tf.reduce_mean(tf.reduce_sum(offset + pen_loss, axis=1))
 
 
+def batch_spec(piece_len: int) -> dict:
+    """tf.TensorSpec of a batch dict with dynamic batch, node and time sizes."""
+    f, i = tf.float32, tf.int32
+    return {
+        "points": tf.TensorSpec([None, None, piece_len, 2], f),
+        "piece_lengths": tf.TensorSpec([None, None], i),
+        "num_nodes": tf.TensorSpec([None], i),
+        "relations": tf.TensorSpec([None, None, None, 9], f),
+        "targets": tf.TensorSpec([None, None, 5], f),
+        "seq_lengths": tf.TensorSpec([None], i),
+        "labels": tf.TensorSpec([None], i),
+    }
+
+
 class SketchGloc(tf.Module):
     """The whole model; every variable is tracked for tf.train.Checkpoint."""
 

@@ -43,29 +43,41 @@ def own_ranks(gen_codes: np.ndarray, orig_codes: np.ndarray, own: np.ndarray | N
     own[i] is the row of orig_codes that generated code i came from (default i).
     Rank = originals strictly nearer + equally near ones with a smaller index,
     i.e. the position a stable sort by distance would give; no sort is done.
+    Distances come from ||b||^2 - 2ab in float32 on codes centred on the
+    originals' mean (centring keeps the cancellation error small).
     """
-    gen = np.asarray(gen_codes, np.float64)
-    orig = np.asarray(orig_codes, np.float64)
+    gen = np.asarray(gen_codes, np.float32)
+    orig = np.asarray(orig_codes, np.float32)
     own = np.arange(len(gen)) if own is None else np.asarray(own, np.int64)
     if gen.ndim != 2 or orig.ndim != 2 or gen.shape[1] != orig.shape[1]:
         raise ValueError(f"codes must be [n, z] and [m, z] with the same z, got {gen.shape} and {orig.shape}")
     if len(own) != len(gen) or (len(own) and (own.min() < 0 or own.max() >= len(orig))):
         raise ValueError("own must give one row of orig_codes per generated code")
+    centre = orig.mean(axis=0, dtype=np.float64).astype(np.float32) if len(orig) else 0.0
+    gen, orig = gen - centre, orig - centre
     orig_sq = np.einsum("ij,ij->i", orig, orig)
-    index = np.arange(len(orig))
     ranks = np.empty(len(gen), np.int64)
-    rows = max(1, BLOCK_BYTES // (8 * max(1, len(orig))))
+    rows = max(1, BLOCK_BYTES // (4 * max(1, len(orig))))
     for lo in range(0, len(gen), rows):
-        g, o = gen[lo:lo + rows], own[lo:lo + rows]
-        # Squared distances up to the per-row constant ||g||^2, which cannot change a ranking.
-        d = orig_sq[None, :] - 2.0 * (g @ orig.T)
-        mine = d[np.arange(len(g)), o][:, None]
-        ranks[lo:lo + rows] = (np.sum(d < mine, axis=1)
-                               + np.sum((d == mine) & (index[None, :] < o[:, None]), axis=1))
+        o = own[lo:lo + rows]
+        # Squared distances less the per-row constant ||g||^2, which cannot change a ranking.
+        d = orig_sq[None, :] - 2.0 * (gen[lo:lo + rows] @ orig.T)
+        mine = d[np.arange(len(o)), o][:, None]
+        ranks[lo:lo + rows] = np.count_nonzero(d < mine, axis=1) + _earlier_ties(d, mine, o)
     return ranks
 
 
-def topk_retrieval(gen_codes: np.ndarray, orig_codes: np.ndarray, ks=KS, own: np.ndarray | None = None) -> dict:
+def _earlier_ties(d: np.ndarray, mine: np.ndarray, own: np.ndarray) -> np.ndarray:
+    """Per row: originals before the own one (by index) at exactly the own distance."""
+    ties = np.count_nonzero(d == mine, axis=1) - 1  # the own original always ties itself
+    out = np.zeros(len(d), np.int64)
+    for r in np.flatnonzero(ties):  # exact ties are rare (duplicate codes): a short loop
+        out[r] = np.count_nonzero(d[r, :own[r]] == mine[r, 0])
+    return out
+
+
+def topk_retrieval(gen_codes: np.ndarray, orig_codes: np.ndarray, ks=KS,
+                   own: np.ndarray | None = None) -> dict:
     """{k: fraction of generated codes whose own original is among the k nearest originals}."""
     ranks = own_ranks(gen_codes, orig_codes, own)
     if not len(ranks):
@@ -96,10 +108,12 @@ def find_files(sample_dir: str) -> tuple:
         raise RetrievalError(f"{sample_dir}: sample folder not found")
     codes = _indexed(sample_dir, CODE_RE, "code_*.npy")
     if not codes:
-        raise RetrievalError(f"{sample_dir}: no original codes code_<c>_<i>.npy (write them with sample_abs.py)")
+        raise RetrievalError(f"{sample_dir}: no original codes code_<c>_<i>.npy "
+                             "(write them with sample_abs.py)")
     seqs = _indexed(sample_dir, SEQ_RE, "s_*.npy")
     if not seqs:
-        raise RetrievalError(f"{sample_dir}: no generated sketches s_<c>_<i>.npy (write them with sample_abs.py)")
+        raise RetrievalError(f"{sample_dir}: no generated sketches s_<c>_<i>.npy "
+                             "(write them with sample_abs.py)")
     orphans = sorted(set(seqs) - set(codes))
     if orphans:
         c, i = orphans[0]

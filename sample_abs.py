@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import time
 
@@ -33,6 +34,9 @@ META_NAME = "sample_meta.json"
 IMAGE_SIZE = 48
 MARGIN = 1.5
 OVERVIEW_ROWS = 8
+# Every file name this script (or retrieval / Rec) writes into a sample folder.
+OUTPUT_RE = re.compile(r"^((s_|code_)\d+_\d+\.npy|\d+_\d+\.(svg|png)|overview_\d+\.png|"
+                       r"(sample_meta|ret|rec)\.json)$")
 
 
 class SampleError(Exception):
@@ -136,6 +140,14 @@ def cut_sequence(seq: np.ndarray, length: int) -> np.ndarray:
 
 # ------------------------------------------------------------------ outputs
 
+def clear_previous(out: str) -> int:
+    """Remove the outputs of an earlier run in `out` (so that no stale sketch is scored); count them."""
+    stale = [name for name in os.listdir(out) if OUTPUT_RE.match(name)]
+    for name in stale:
+        os.remove(os.path.join(out, name))
+    return len(stale)
+
+
 def write_svg(points: np.ndarray, path: str, size: int = IMAGE_SIZE, margin: float = MARGIN) -> None:
     """SVG of absolute (x, y, pen_lifted) points, fitted as the PNG rasteriser fits them."""
     import svgwrite
@@ -148,7 +160,7 @@ def write_svg(points: np.ndarray, path: str, size: int = IMAGE_SIZE, margin: flo
     ends = np.flatnonzero(np.asarray(points)[:, 2] > 0.5) + 1
     for stroke in np.split(xy, ends):
         if len(stroke) == 1:
-            drawing.add(drawing.circle(tuple(stroke[0]), r=0.5, fill="black"))
+            drawing.add(drawing.circle(tuple(np.round(stroke[0], 3)), r=0.5, fill="black"))
         elif len(stroke) > 1:
             drawing.add(drawing.polyline([tuple(p) for p in np.round(stroke, 3)], stroke="black",
                                          fill="none", stroke_width=1, stroke_linecap="round",
@@ -193,6 +205,9 @@ def sample(generator: SketchGenerator, sketches: list, categories: list, out: st
            batch_size: int = 500, extra_meta: dict | None = None, verbose: bool = True) -> dict:
     """Disrupt, encode, generate and write one sample folder; returns its metadata."""
     os.makedirs(out, exist_ok=True)
+    removed = clear_previous(out)
+    if removed and verbose:
+        print(f"removed {removed} files of an earlier run from {out}", flush=True)
     start = time.perf_counter()
     inputs, originals_codes = [], []
     for c, strokes in enumerate(sketches):
@@ -258,23 +273,44 @@ def run(settings: dict) -> dict:
 
 # ---------------------------------------------------------------------- CLI
 
-def define_flags() -> None:
+DEFAULTS = {
+    "sample_size": 100, "dataset_id": 0, "sample_output": None, "re_scale": 0.0,
+    "checkpoint_path": None, "ckpt_id": 0, "data_dir": "datasets", "demo": False,
+    "greedy": True, "temperature": 0.24, "seed": 0, "batch_size": 500,
+}
+HELP = {
+    "sample_size": "Test sketches per category.",
+    "dataset_id": "1/2/3: the paper's category lists; 0: the checkpoint's.",
+    "sample_output": "Output folder.",
+    "re_scale": "Disruption of the input sketches (0: none).",
+    "checkpoint_path": "Training folder (--log_root) with model_config.json.",
+    "ckpt_id": "0: latest best checkpoint; N: ckpt-N.",
+    "data_dir": "Folder of <category>.npz files.",
+    "demo": "Read the built-in demo dataset instead of --data_dir.",
+    "greedy": "Most probable component, mean and pen state; --nogreedy samples with --temperature.",
+    "temperature": "Sampling temperature (with --nogreedy).",
+    "seed": "Seed of the disruption and of temperature sampling.",
+    "batch_size": "Sketches generated together.",
+}
+
+
+def settings_with(**overrides) -> dict:
+    """DEFAULTS with some values replaced and range-checked (for callers other than the CLI)."""
+    unknown = set(overrides) - set(DEFAULTS)
+    if unknown:
+        raise SampleError(f"unknown settings: {', '.join(sorted(unknown))}")
+    return check_settings({**DEFAULTS, **overrides})
+
+
+def define_flags(flag_values=None) -> None:
     """Register the CLI flags (only when run as a script, so that importers stay flag-free)."""
     from absl import flags
 
-    flags.DEFINE_integer("sample_size", 100, "Test sketches per category.")
-    flags.DEFINE_integer("dataset_id", 0, "1/2/3: the paper's category lists; 0: the checkpoint's.")
-    flags.DEFINE_string("sample_output", None, "Output folder.")
-    flags.DEFINE_float("re_scale", 0.0, "Disruption of the input sketches (0: none).")
-    flags.DEFINE_string("checkpoint_path", None, "Training folder (--log_root) with model_config.json.")
-    flags.DEFINE_integer("ckpt_id", 0, "0: latest best checkpoint; N: ckpt-N.")
-    flags.DEFINE_string("data_dir", "datasets", "Folder of <category>.npz files.")
-    flags.DEFINE_boolean("demo", False, "Read the built-in demo dataset instead of --data_dir.")
-    flags.DEFINE_boolean("greedy", True, "Most probable component, mean and pen state; "
-                         "--nogreedy samples with --temperature.")
-    flags.DEFINE_float("temperature", 0.24, "Sampling temperature (with --nogreedy).")
-    flags.DEFINE_integer("seed", 0, "Seed of the disruption and of temperature sampling.")
-    flags.DEFINE_integer("batch_size", 500, "Sketches generated together.")
+    fv = flag_values if flag_values is not None else flags.FLAGS
+    define = {int: flags.DEFINE_integer, float: flags.DEFINE_float, bool: flags.DEFINE_boolean}
+    for name, default in DEFAULTS.items():
+        kind = type(default) if default is not None else str
+        define.get(kind, flags.DEFINE_string)(name, default, HELP[name], flag_values=fv)
 
 
 def _convert(name: str, text: str, kind: type):
@@ -287,10 +323,7 @@ def _convert(name: str, text: str, kind: type):
 
 def parse_settings(argv: list, flag_values) -> dict:
     """Settings from the 6 positional arguments (original form) or the flags."""
-    names = list(flag_values)
-    settings = {name: flag_values[name].value for name in names
-                if name in POSITIONAL or name in ("data_dir", "demo", "greedy", "temperature",
-                                                  "seed", "batch_size")}
+    settings = {name: flag_values[name].value for name in DEFAULTS}
     args = argv[1:]
     if args:
         if len(args) != len(POSITIONAL):

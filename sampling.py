@@ -4,6 +4,8 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from model import batch_spec
+
 END_ROW = (0.0, 0.0, 0.0, 0.0, 1.0)
 
 
@@ -70,7 +72,8 @@ class Sampler(tf.Module):
                                      input_signature=sig)
         self.sample_fn = tf.function(lambda y, n, tau, s: decode_loop(model, y, n, False, tau, s),
                                      input_signature=sig)
-        self.encode_fn = tf.function(lambda batch: model.encode(batch, training=False)[0])
+        self.encode_fn = tf.function(lambda batch: model.encode(batch, training=False)[0],
+                                     input_signature=[batch_spec(model.hps.piece_len)])
 
     def generate(self, y, max_len: int, greedy: bool = True, temperature: float = 0.24,
                  seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -13,31 +13,18 @@ import tensorflow as tf
 import hparams as hparams_lib
 import plots
 import utils
-from model import SketchGloc
+from model import SketchGloc, batch_spec
 from sampling import Sampler
 
 CONFIG_NAME = "model_config.json"
 RESUME_DIR = "resume"
 # Keys that may change between a run and its resumption.
-RESUMABLE_KEYS = ("num_steps", "save_every", "early_stop_patience", "jit_compile")
+RESUMABLE_KEYS = ("num_steps", "save_every", "early_stop_patience", "jit_compile",
+                  "learning_rate", "min_learning_rate", "decay_rate")
 
 
 class TrainingError(RuntimeError):
     """A user-facing training failure (config mismatch, non-finite loss, ...)."""
-
-
-def batch_spec(piece_len: int) -> dict:
-    """tf.TensorSpec of a batch dict with dynamic batch, node and time sizes."""
-    f, i = tf.float32, tf.int32
-    return {
-        "points": tf.TensorSpec([None, None, piece_len, 2], f),
-        "piece_lengths": tf.TensorSpec([None, None], i),
-        "num_nodes": tf.TensorSpec([None], i),
-        "relations": tf.TensorSpec([None, None, None, 9], f),
-        "targets": tf.TensorSpec([None, None, 5], f),
-        "seq_lengths": tf.TensorSpec([None], i),
-        "labels": tf.TensorSpec([None], i),
-    }
 
 
 class DecayingRate(keras.optimizers.schedules.LearningRateSchedule):

@@ -212,7 +212,7 @@ def _read_splits(path: str, limit: int) -> dict:
         for split in SPLITS:
             if split not in data.files:
                 raise DataError(f"{path}, split '{split}': key missing "
-                                f"(keys present: {', '.join(data.files) or 'none'})")
+                                f"(keys present: {', '.join(sorted(data.files)) or 'none'})")
             try:
                 out[split] = data[split][:limit]
             except Exception as err:  # a damaged member of the zip archive
@@ -264,17 +264,22 @@ def _check_values(where: str, flat: np.ndarray, lengths: np.ndarray) -> None:
             raise DataError(f"{where}, sketch {i}: {problem} at point {point}: {flat[row].tolist()}")
 
 
-def _drop(where: str, flat: np.ndarray, lengths: np.ndarray, keep: np.ndarray,
-          reason: str) -> tuple[np.ndarray, np.ndarray]:
-    """Remove sketches not in `keep`, with a counted warning naming them."""
+def _filter(where: str, flat: np.ndarray, lengths: np.ndarray,
+            max_seq_len: int) -> tuple[np.ndarray, np.ndarray]:
+    """Drop too short (and too long, for an explicit max_seq_len) sketches, with counted warnings."""
+    short = lengths < 2
+    long = (lengths > max_seq_len) if max_seq_len else np.zeros(len(lengths), bool)
+    for bad, reason in ((short, "fewer than 2 points"),
+                        (long, f"more than max_seq_len={max_seq_len} points")):
+        if bad.any():
+            dropped = np.flatnonzero(bad)
+            shown = ", ".join(map(str, dropped[:10])) + (", ..." if len(dropped) > 10 else "")
+            warnings.warn(f"{where}: dropped {len(dropped)} sketches with {reason} "
+                          f"(sketches {shown})", DataWarning, stacklevel=3)
+    keep = ~(short | long)
     if keep.all():
         return flat, lengths
-    dropped = np.flatnonzero(~keep)
-    shown = ", ".join(map(str, dropped[:10])) + (", ..." if len(dropped) > 10 else "")
-    warnings.warn(f"{where}: dropped {len(dropped)} sketches with {reason} (sketches {shown})",
-                  DataWarning, stacklevel=3)
-    point_keep = np.repeat(keep, lengths)
-    return flat[point_keep], lengths[keep]
+    return flat[np.repeat(keep, lengths)], lengths[keep]
 
 
 def load_dataset(data_dir: str, categories: list, num_per_category: int = 70000,
@@ -290,10 +295,7 @@ def load_dataset(data_dir: str, categories: list, num_per_category: int = 70000,
         for split, arr in _read_splits(path, num_per_category).items():
             where = f"{path}, split '{split}'"
             flat, lengths = _check_split(path, split, arr)
-            flat, lengths = _drop(where, flat, lengths, lengths >= 2, "fewer than 2 points")
-            if max_seq_len:
-                flat, lengths = _drop(where, flat, lengths, lengths <= max_seq_len,
-                                      f"more than max_seq_len={max_seq_len} points")
+            flat, lengths = _filter(where, flat, lengths, max_seq_len)
             parts[split].append((flat, lengths, label))
     merged = {s: _merge(parts[s]) for s in SPLITS}
     all_lengths = np.concatenate([merged[s][1] for s in SPLITS])

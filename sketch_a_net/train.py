@@ -3,7 +3,7 @@
     python -m sketch_a_net.train --data_dir D --categories 'pig,alarm clock' --out DIR
 
 The training split trains, the validation split is scored after every epoch.
-The weights of the best validation epoch are kept (tf.train.CheckpointManager
+The weights of the best validation epoch (the latest of equals) are kept (tf.train.CheckpointManager
 in DIR), TensorBoard logs go to DIR/logs, and DIR/classifier.json records what
 evaluation needs to rebuild the classifier and render exactly as in training.
 """
@@ -119,6 +119,8 @@ def train_classifier(train_points: Sequence[np.ndarray], train_labels: np.ndarra
     """Train on absolute sketches, keep the best validation epoch in out_dir; return the config."""
     if len(train_points) == 0 or len(valid_points) == 0:
         raise ValueError("need at least one training and one validation sketch")
+    if epochs < 1 or batch_size < 1:
+        raise ValueError(f"epochs and batch_size must be >= 1, got {epochs} and {batch_size}")
     os.makedirs(out_dir, exist_ok=True)
     rng = np.random.default_rng(seed)
     tf.random.set_seed(seed)
@@ -153,7 +155,8 @@ def train_classifier(train_points: Sequence[np.ndarray], train_labels: np.ndarra
             _scalar("train/loss", stats["loss"], epoch)
             _scalar("train/accuracy", stats["accuracy"], epoch)
             _scalar("valid/accuracy", val_acc, epoch)
-        if val_acc > best_acc:
+        # Ties go to the later, better-fitted epoch (validation often saturates).
+        if val_acc >= best_acc:
             epoch_var.assign(epoch)
             best_acc, best_epoch, best_path = val_acc, epoch, manager.save(checkpoint_number=epoch)
     writer.flush()

@@ -1,0 +1,133 @@
+"""End-to-end training speed: one JSON line with sketches/s, step time, FLOPs and MFU.
+
+FLOPs are counted analytically as 2 * (multiply-adds) of the matrix products of
+the forward pass on the actual padded batch shapes (piece encoder over the real
+pieces' true lengths, GCN over the padded node count, decoder over the batch's
+padded time steps, output layer included; element-wise work ignored), times 3
+for forward + backward (the usual 1 + 2 rule). `peak_gflops` is a 2048^3
+float32 matmul timed in the same process; mfu = achieved / peak.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+import hparams as hparams_lib  # noqa: E402
+import utils  # noqa: E402
+from training import Trainer  # noqa: E402
+
+SHEEP = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")
+
+
+def cell_flops(kind: str, units: int, inputs: int, hps) -> float:
+    """Multiply-adds of one step of a recurrent cell."""
+    main = (inputs + units) * 4 * units
+    if kind != "hyper":
+        return main
+    hyper = hps.hyper_num_units
+    emb = hps.hyper_embedding_size
+    hyper_cell = (inputs + units + hyper) * 4 * hyper
+    scaling = hyper * emb * 12 + emb * units * 12  # 8 scale + 4 bias embeddings
+    return main + hyper_cell + scaling
+
+
+def batch_flops(batch: dict, hps) -> float:
+    """Forward + backward FLOPs of one training step on this padded batch."""
+    b, s = batch["piece_lengths"].shape
+    steps = batch["targets"].shape[1] - 1
+    e, d, z = hps.enc_rnn_size, hps.dec_rnn_size, hps.z_size
+    encoder = 2 * batch["piece_lengths"].sum() * cell_flops(hps.enc_model, e, 2, hps)
+    width = 2 * e
+    gcn = b * hps.num_graphs * (s * s * width + 2 * s * width * width)
+    heads = b * (2 * width * z + z * cell_flops(hps.dec_model, d, 5 + z, hps) / d)
+    decoder = b * steps * (cell_flops(hps.dec_model, d, 5 + z, hps) + d * (3 + 6 * hps.dec_num_mixture))
+    return 3 * 2 * float(encoder + gcn + heads + decoder)
+
+
+def peak_gflops(n: int = 2048, repeats: int = 5) -> float:
+    """Measured float32 matmul throughput of this machine (GFLOP/s)."""
+    a = tf.random.normal([n, n])
+    mm = tf.function(lambda x: tf.matmul(x, x))
+    mm(a).numpy()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        mm(a).numpy()
+    return 2 * n ** 3 * repeats / (time.perf_counter() - start) / 1e9
+
+
+def load(data_dir: str | None, categories: list, hps):
+    """The sheep data when present, else the demo dataset."""
+    if data_dir is None and os.path.exists(os.path.join(SHEEP, "aaron_sheep.npz")):
+        data_dir, categories = SHEEP, ["aaron_sheep"]
+    elif data_dir is None:
+        import demo_data
+        data_dir, categories = demo_data.ensure_demo_dataset()
+    data = utils.load_dataset(data_dir, categories, hps.num_per_category, hps.max_seq_len,
+                              hps.max_strokes_num, hps.piece_len)
+    return data, categories
+
+
+def measure(trainer: Trainer, steps: int, warmup: int) -> dict:
+    """Time `steps` end-to-end steps (input pipeline included) after `warmup` steps."""
+    batches = iter(trainer.batches(trainer.data.train, True, seed=0).repeat())
+    for _ in range(warmup):
+        trainer.train_step(next(batches)).numpy()
+    flops, wait = 0.0, 0.0
+    start = time.perf_counter()
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        batch = next(batches)
+        wait += time.perf_counter() - t0
+        flops += batch_flops({k: v.numpy() for k, v in batch.items()}, trainer.hps)
+        trainer.train_step(batch).numpy()
+    elapsed = time.perf_counter() - start
+    return {"elapsed": elapsed, "flops": flops, "wait": wait}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--hparams", default="preset=small")
+    parser.add_argument("--data_dir", default=None)
+    parser.add_argument("--categories", default="aaron_sheep")
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--input_pipeline", action="store_true", help="also report the input-wait fraction")
+    args = parser.parse_args()
+    hps = hparams_lib.parse(args.hparams)
+    data, categories = load(args.data_dir, args.categories.split(","), hps)
+    hps = hps.replace(categories=categories, max_seq_len=data.max_seq_len,
+                      max_strokes_num=data.max_strokes_num)
+    with tempfile.TemporaryDirectory() as log_root:
+        trainer = Trainer(hps, data, log_root, verbose=0)
+        result = measure(trainer, args.steps, args.warmup)
+    sketches = args.steps * hps.batch_size
+    rate = sketches / result["elapsed"]
+    peak = peak_gflops()
+    per_sketch = result["flops"] / sketches
+    out = {
+        "sketches_per_sec": round(rate, 2), "step_ms": round(1000 * result["elapsed"] / args.steps, 1),
+        "batch_size": hps.batch_size, "hparams": args.hparams, "data": ",".join(categories),
+        "jit_compile": hps.jit_compile, "precision": hps.precision,
+        "flops_per_sketch": round(per_sketch), "peak_gflops": round(peak, 1),
+        "mfu": round(per_sketch * rate / (peak * 1e9), 4),
+        "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6, 2),
+        "cpu_threads": os.cpu_count(),
+    }
+    if args.input_pipeline:
+        out["input_wait_fraction"] = round(result["wait"] / result["elapsed"], 4)
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()

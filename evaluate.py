@@ -1,0 +1,204 @@
+"""The paper's evaluation in one command: generate at several re_scale, then Rec and Ret.
+
+    python evaluate.py --checkpoint RUN --classifier CLS [--data_dir D | --demo]
+                       [--sample_size 100] [--out DIR] [--re_scales 0,0.1,0.3]
+
+For every re_scale (0 = controllable synthesis, > 0 = the reorganization task)
+the first `sample_size` test sketches of each category are disrupted, encoded
+and redrawn into `<out>/re_scale_<r>/` (as sample_abs.py does); Rec is the
+accuracy of the Sketch-a-Net classifier in CLS on the generations
+(sketch_a_net.evaluate), Ret the top-1/10/50 retrieval of the originals'
+codes (retrieval.py). Prints a Markdown table with the chance levels and
+writes it to `<out>/results.md` and `<out>/results.json`.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import checkpoints  # noqa: E402
+import retrieval  # noqa: E402
+import sample_abs  # noqa: E402
+
+RESULTS_JSON = "results.json"
+RESULTS_MD = "results.md"
+CLASSIFIER_CONFIG = "classifier.json"  # sketch_a_net.train.CONFIG_NAME
+
+
+class EvaluationError(Exception):
+    """Bad arguments for the evaluation; the message is one line."""
+
+
+def parse_re_scales(text: str) -> list:
+    """'0,0.1,0.3' -> [0.0, 0.1, 0.3]; EvaluationError on a bad entry."""
+    try:
+        values = [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise EvaluationError(f"--re_scales must be comma-separated numbers, got {text!r}") from None
+    if not values or any(not 0.0 <= v < float("inf") for v in values):
+        raise EvaluationError(f"--re_scales needs numbers >= 0, got {text!r}")
+    return values
+
+
+def task_name(re_scale: float) -> str:
+    """The paper's name of a setting."""
+    return "controllable synthesis" if re_scale == 0 else "reorganization"
+
+
+def classifier_categories(classifier_dir: str) -> list:
+    """Categories of a classifier folder written by sketch_a_net.train (no TensorFlow)."""
+    path = os.path.join(classifier_dir, CLASSIFIER_CONFIG)
+    try:
+        with open(path) as f:
+            return list(json.load(f)["categories"])
+    except OSError:
+        raise EvaluationError(f"{classifier_dir}: no {CLASSIFIER_CONFIG} (train one with "
+                              "python -m sketch_a_net.train)") from None
+    except (ValueError, KeyError, TypeError) as err:
+        raise EvaluationError(f"{path}: unreadable ({err!r})") from None
+
+
+def chance_levels(num_categories: int, num_codes: int) -> dict:
+    """Rec chance 1/categories; Top-k Ret chance k/number of codes."""
+    out = {"rec": 1.0 / num_categories}
+    out.update({f"top_{k}": v for k, v in retrieval.chance_levels(num_codes).items()})
+    return out
+
+
+def evaluate(checkpoint: str, classifier: str, data_dir: str, out: str, *, ckpt_id: int = 0,
+             sample_size: int = 100, re_scales=(0.0, 0.1, 0.3), greedy: bool = True,
+             temperature: float = 0.24, seed: int = 0, batch_size: int = 500) -> dict:
+    """Generate, score and write results.json / results.md; returns the results dict."""
+    # Inputs are checked before TensorFlow is loaded and before any generation.
+    hps, extras, _ = checkpoints.check_folder(checkpoint, ckpt_id)
+    categories = list(hps.categories)
+    known = classifier_categories(classifier)
+    if sorted(known) != sorted(categories):
+        raise EvaluationError(f"classifier {classifier} was trained on {known}, "
+                              f"the model on {categories}")
+    sketches = sample_abs.load_test_sketches(data_dir, categories, sample_size, hps,
+                                             float(extras["scale_factor"]))
+    from sketch_a_net.evaluate import evaluate_rec
+
+    generator = sample_abs.SketchGenerator(checkpoint, ckpt_id)
+    rows = []
+    for r in re_scales:
+        folder = os.path.join(out, f"re_scale_{r:g}")
+        print(f"== re_scale {r:g}: generating into {folder}", flush=True)
+        meta = sample_abs.sample(generator, sketches, categories, folder, re_scale=r, greedy=greedy,
+                                 temperature=temperature, seed=seed, batch_size=batch_size,
+                                 extra_meta={"data_dir": data_dir})
+        ret = retrieval.run(folder, checkpoint, encoder=generator.encoder)
+        rec = evaluate_rec(classifier, folder)
+        print(f"Rec: {rec['rec']}", flush=True)
+        rows.append({"task": task_name(r), "re_scale": r, "rec": rec["rec"],
+                     **{f"top_{k}": ret[f"top_{k}"] for k in retrieval.KS},
+                     "num_generated": ret["num_generated"], "sample_dir": folder,
+                     "generation_seconds": meta["seconds"]})
+    num_codes = rows[0]["num_generated"]
+    results = {
+        "checkpoint": generator.checkpoint, "classifier": os.path.abspath(classifier),
+        "data_dir": data_dir, "categories": categories, "sample_size": sample_size,
+        "num_codes": num_codes, "greedy": greedy, "temperature": temperature, "seed": seed,
+        "settings": rows, "chance": chance_levels(len(categories), num_codes),
+    }
+    write_results(out, results)
+    return results
+
+
+def results_table(results: dict) -> str:
+    """Markdown table of Rec and Ret (in %) per setting, with the chance levels last."""
+    keys = ["rec"] + [f"top_{k}" for k in retrieval.KS]
+    header = "| Task | re_scale | Rec (%) | " + " | ".join(f"Top-{k} Ret (%)" for k in retrieval.KS) + " |"
+    lines = [header, "|" + "---|" * (2 + len(keys))]
+    for row in results["settings"]:
+        lines.append(f"| {row['task']} | {row['re_scale']:g} | "
+                     + " | ".join(f"{100 * row[k]:.2f}" for k in keys) + " |")
+    chance = results["chance"]
+    lines.append("| chance level | - | " + " | ".join(f"{100 * chance[k]:.2f}" for k in keys) + " |")
+    lines.append("")
+    lines.append(f"{len(results['categories'])} categories, {results['sample_size']} test sketches "
+                 f"per category, {results['num_codes']} codes ranked; "
+                 f"{'greedy' if results['greedy'] else 'temperature %g' % results['temperature']} "
+                 f"decoding; checkpoint {results['checkpoint']}.")
+    return "\n".join(lines) + "\n"
+
+
+def write_results(out: str, results: dict) -> None:
+    """results.json and results.md in out; prints the table."""
+    os.makedirs(out, exist_ok=True)
+    table = results_table(results)
+    with open(os.path.join(out, RESULTS_JSON), "w") as f:
+        json.dump(results, f, indent=2)
+    with open(os.path.join(out, RESULTS_MD), "w") as f:
+        f.write(table)
+    print(table, end="")
+
+
+def default_out(checkpoint: str) -> str:
+    """`evaluation/` inside the training folder (also when a checkpoint prefix was given)."""
+    folder = checkpoint if os.path.isdir(checkpoint) else os.path.dirname(checkpoint)
+    return os.path.join(folder, "evaluation")
+
+
+def define_flags() -> None:
+    """Register the CLI flags (only when run as a script)."""
+    from absl import flags
+
+    flags.DEFINE_string("checkpoint", None, "Training folder (--log_root) with model_config.json.")
+    flags.DEFINE_integer("ckpt_id", 0, "0: latest best checkpoint; N: ckpt-N.")
+    flags.DEFINE_string("classifier", None, "Sketch-a-Net folder written by sketch_a_net.train.")
+    flags.DEFINE_string("data_dir", "datasets", "Folder of <category>.npz files.")
+    flags.DEFINE_boolean("demo", False, "Read the built-in demo dataset instead of --data_dir.")
+    flags.DEFINE_integer("sample_size", 100, "Test sketches per category.")
+    flags.DEFINE_string("out", None, "Output folder (default: <checkpoint>/evaluation).")
+    flags.DEFINE_string("re_scales", "0,0.1,0.3", "Comma-separated disruption settings.")
+    flags.DEFINE_boolean("greedy", True, "Greedy decoding; --nogreedy samples with --temperature.")
+    flags.DEFINE_float("temperature", 0.24, "Sampling temperature (with --nogreedy).")
+    flags.DEFINE_integer("seed", 0, "Seed of the disruption and of temperature sampling.")
+    flags.DEFINE_integer("batch_size", 500, "Sketches generated together.")
+
+
+def main(argv: list) -> None:
+    """CLI entry: one line on stderr and a non-zero exit status on a user error."""
+    from absl import flags
+
+    f = flags.FLAGS
+    try:
+        if len(argv) > 1:
+            raise EvaluationError(f"unexpected arguments: {' '.join(argv[1:])}")
+        for name in ("checkpoint", "classifier"):
+            if not f[name].value:
+                raise EvaluationError(f"--{name} is required")
+        if f.sample_size < 1:
+            raise EvaluationError(f"--sample_size must be >= 1, got {f.sample_size}")
+        re_scales = parse_re_scales(f.re_scales)
+    except EvaluationError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+    try:  # the quick checks, before TensorFlow is imported
+        checkpoints.check_folder(f.checkpoint, f.ckpt_id)
+        classifier_categories(f.classifier)
+    except (EvaluationError, checkpoints.CheckpointError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(1)
+    from sketch_a_net.evaluate import RecError
+
+    try:
+        data_dir = sample_abs.demo_data_dir() if f.demo else f.data_dir
+        evaluate(f.checkpoint, f.classifier, data_dir, f.out or default_out(f.checkpoint),
+                 ckpt_id=f.ckpt_id, sample_size=f.sample_size, re_scales=re_scales, greedy=f.greedy,
+                 temperature=f.temperature, seed=f.seed, batch_size=f.batch_size)
+    except (EvaluationError, RecError, retrieval.RetrievalError, *sample_abs.USER_ERRORS) as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    from absl import app
+
+    define_flags()
+    app.run(main)

@@ -1,0 +1,294 @@
+"""Stroke pieces, the 9 grid relations and batch assembly (SPEC sections 2-5)."""
+import os
+
+import numpy as np
+import pytest
+
+import graph_builder as gb
+import utils
+
+SHEEP_SUBSET = 500  # all sheep sketches: benchmarks/check_grid_equivalence.py
+
+
+def loop_relations(pieces, max_nodes):
+    """Plain per-pair reading of SPEC section 5, the reference for the vectorised code."""
+    out = np.zeros((max_nodes, max_nodes, 9), np.float32)
+    boxes = [(p[:, 0].min(), p[:, 0].max(), p[:, 1].min(), p[:, 1].max()) for p in pieces[:max_nodes]]
+
+    def column(v, low, high):
+        return 0 if v < low else (2 if v > high else 1)
+
+    for i, (ix0, ix1, iy0, iy1) in enumerate(boxes):
+        for j, (jx0, jx1, jy0, jy1) in enumerate(boxes):
+            c0, c1 = column(jx0, ix0, ix1), column(jx1, ix0, ix1)
+            r0, r1 = column(jy0, iy0, iy1), column(jy1, iy0, iy1)
+            spans_all = (c0, c1, r0, r1) == (0, 2, 0, 2)
+            for c in range(c0, c1 + 1):
+                for r in range(r0, r1 + 1):
+                    if not (spans_all and (c, r) == (1, 1)):
+                        out[i, j, 3 * c + r] = 1.0
+    return out
+
+
+def box(x0, x1, y0, y1):
+    """A piece whose bounding box is [x0,x1]x[y0,y1] (its two corners)."""
+    return np.array([[x0, y0], [x1, y1]], np.float32)
+
+
+def cells(rel):
+    """Set of marked relation indices of one [9] row."""
+    return set(np.flatnonzero(rel).tolist())
+
+
+def points(*strokes):
+    """Absolute points [N,3] from strokes given as lists of (x, y); pen lifted at each end."""
+    rows = []
+    for stroke in strokes:
+        for n, (x, y) in enumerate(stroke):
+            rows.append((x, y, float(n == len(stroke) - 1)))
+    return np.array(rows, np.float32)
+
+
+# ------------------------------------------------------------ hand examples
+
+def test_piece_right_of_another():
+    rel = gb.grid_relations([box(0, 1, 0, 1), box(3, 4, 0, 1)], 2)
+    assert cells(rel[0, 1]) == {7}  # column 2 (right), row 1 (same rows): k = 3*2 + 1
+    assert cells(rel[1, 0]) == {1}  # seen from the right piece: column 0, row 1
+
+
+def test_piece_below_left_of_another():
+    rel = gb.grid_relations([box(0, 1, 0, 1), box(-5, -3, 4, 6)], 2)
+    assert cells(rel[0, 1]) == {2}  # column 0, row 2
+    assert cells(rel[1, 0]) == {6}  # column 2, row 0
+
+
+def test_overlapping_pieces():
+    rel = gb.grid_relations([box(0, 2, 0, 2), box(1, 3, 1, 3)], 2)
+    assert cells(rel[0, 1]) == {4, 5, 7, 8}  # columns 1-2, rows 1-2
+    assert cells(rel[1, 0]) == {0, 1, 3, 4}  # columns 0-1, rows 0-1
+
+
+def test_containing_piece_reaches_all_cells_but_centre():
+    rel = gb.grid_relations([box(0, 10, 0, 10), box(4, 5, 4, 5)], 2)
+    assert cells(rel[1, 0]) == {0, 1, 2, 3, 5, 6, 7, 8}  # outline goes around the centre
+    assert cells(rel[0, 1]) == {4}  # the small piece lies inside the big one's middle cell
+
+
+def test_box_spanning_three_columns_only_keeps_centre():
+    rel = gb.grid_relations([box(4, 5, 4, 5), box(0, 10, 4.5, 20)], 2)
+    assert cells(rel[0, 1]) == {1, 2, 4, 5, 7, 8}  # columns 0-2, rows 1-2: not the full span
+
+
+def test_degenerate_dot_and_line_boxes():
+    dot = np.array([[5.0, 5.0]], np.float32)
+    square = box(0, 10, 0, 10)
+    horizontal = box(0, 10, 5, 5)
+    vertical = box(5, 5, 0, 10)
+    on_border = np.array([[10.0, 5.0]], np.float32)
+    outside = np.array([[11.0, 5.0]], np.float32)
+    rel = gb.grid_relations([dot, square, horizontal, vertical, on_border, outside], 6)
+    assert np.isfinite(rel).all()
+    assert cells(rel[0, 1]) == {0, 1, 2, 3, 5, 6, 7, 8}  # square around a dot
+    assert cells(rel[1, 0]) == {4}
+    assert cells(rel[2, 3]) == {3, 4, 5}  # vertical line crosses the horizontal one's grid: column 1
+    assert cells(rel[3, 2]) == {1, 4, 7}  # and the other way round: row 1
+    assert cells(rel[1, 4]) == {4}  # a coordinate equal to a border is in the middle column
+    assert cells(rel[1, 5]) == {7}
+    assert cells(rel[0, 0]) == {4}  # a dot sees itself in its (zero-size) centre
+
+
+def test_self_relation_is_centre_only():
+    pieces = [box(0, 1, 0, 2), box(3, 3, 0, 5), np.array([[7.0, 7.0]])]
+    rel = gb.grid_relations(pieces, 5)
+    for i in range(3):
+        assert cells(rel[i, i]) == {4}
+
+
+def test_padding_rows_and_columns_are_zero():
+    rel = gb.grid_relations([box(0, 1, 0, 1), box(3, 4, 0, 1)], 4)
+    assert rel.shape == (4, 4, 9) and rel.dtype == np.float32
+    assert not rel[2:].any() and not rel[:, 2:].any()
+
+
+def test_pieces_past_max_nodes_are_dropped():
+    pieces = [box(0, 1, 0, 1), box(3, 4, 0, 1), box(-3, -2, 0, 1)]
+    rel = gb.grid_relations(pieces, 2)
+    assert rel.shape == (2, 2, 9)
+    np.testing.assert_array_equal(rel, gb.grid_relations(pieces[:2], 2))
+
+
+# ------------------------------------------------------------- invariants
+
+def random_pieces(rng, n):
+    """Pieces with random boxes, many sharing borders (coarse integer grid)."""
+    return [rng.integers(0, 6, (rng.integers(1, 5), 2)).astype(np.float32) for _ in range(n)]
+
+
+def test_invariants_on_random_pieces():
+    rng = np.random.default_rng(0)
+    for _ in range(30):
+        pieces = random_pieces(rng, int(rng.integers(1, 12)))
+        n = len(pieces)
+        rel = gb.grid_relations(pieces, 12)
+        assert (rel[:n, :n].sum(-1) >= 1).all()  # every real pair has a relation
+        assert not rel[n:].any() and not rel[:, n:].any()
+        np.testing.assert_array_equal(rel, loop_relations(pieces, 12))
+        boxes = gb.piece_boxes(pieces)
+        for i, j in zip(*np.nonzero(rel[:n, :n, 4] == 0)):
+            # the centre is empty only when j spans the whole grid or misses the middle
+            spans = (boxes[j, 0] < boxes[i, 0] and boxes[j, 1] > boxes[i, 1]
+                     and boxes[j, 2] < boxes[i, 2] and boxes[j, 3] > boxes[i, 3])
+            misses = (boxes[j, 1] < boxes[i, 0] or boxes[j, 0] > boxes[i, 1]
+                      or boxes[j, 3] < boxes[i, 2] or boxes[j, 2] > boxes[i, 3])
+            assert spans or misses
+            if spans:
+                assert rel[i, j].sum() == 8
+
+
+def test_batch_relations_match_single_sketch_relations():
+    rng = np.random.default_rng(1)
+    sketches = [random_pieces(rng, int(rng.integers(1, 9))) for _ in range(7)]
+    batch = gb.grid_relations_batch(sketches, 6)
+    assert batch.shape == (7, 6, 6, 9)
+    for b, pieces in enumerate(sketches):
+        np.testing.assert_array_equal(batch[b], gb.grid_relations(pieces, 6))
+    padded = gb.grid_relations_batch(sketches, 6, pad_to_batch=True)
+    assert padded.shape[1] == min(6, max(len(p) for p in sketches))
+
+
+@pytest.fixture(scope="module")
+def sheep_pieces():
+    path = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "aaron_sheep.npz")
+    if not os.path.exists(path):
+        pytest.skip("../shared/data/aaron_sheep.npz is absent")
+    with np.load(path, allow_pickle=True, encoding="latin1") as data:
+        sketches = data["train"][:SHEEP_SUBSET]
+    return [gb.split_pieces(utils.to_absolute(np.asarray(s, np.float32))) for s in sketches]
+
+
+def test_vectorised_relations_equal_loop_on_sheep(sheep_pieces):
+    max_nodes = 72
+    batch = gb.grid_relations_batch(sheep_pieces, max_nodes)
+    for b, pieces in enumerate(sheep_pieces):
+        expected = loop_relations(pieces, max_nodes)
+        np.testing.assert_array_equal(gb.grid_relations(pieces, max_nodes), expected)
+        np.testing.assert_array_equal(batch[b], expected)
+
+
+# ---------------------------------------------------------------- pieces
+
+def test_split_pieces_cuts_at_pen_lifts_and_piece_len():
+    sketch = points([(i, 0) for i in range(8)], [(0, i) for i in range(2)])
+    pieces = gb.split_pieces(sketch, piece_len=3)
+    assert [len(p) for p in pieces] == [3, 3, 2, 2]
+    np.testing.assert_array_equal(pieces[1], [[3, 0], [4, 0], [5, 0]])
+    np.testing.assert_array_equal(pieces[3], [[0, 0], [0, 1]])
+
+
+def test_stroke_of_exactly_piece_len_points_is_one_piece():
+    sketch = points([(i, 0) for i in range(6)], [(i, 1) for i in range(7)])
+    assert [len(p) for p in gb.split_pieces(sketch)] == [6, 6, 1]
+
+
+def test_trailing_points_without_pen_lift_form_a_last_piece():
+    sketch = points([(0, 0), (1, 0)])
+    tail = np.array([[5, 5, 0], [6, 5, 0], [7, 5, 0]], np.float32)
+    pieces = gb.split_pieces(np.concatenate([sketch, tail]), piece_len=2)
+    assert [len(p) for p in pieces] == [2, 2, 1]
+    np.testing.assert_array_equal(pieces[-1], [[7, 5]])
+
+
+def test_pieces_cover_every_point_once_in_order():
+    rng = np.random.default_rng(2)
+    sketch = np.column_stack([rng.normal(size=(50, 2)), rng.random(50) < 0.2]).astype(np.float32)
+    pieces = gb.split_pieces(sketch, piece_len=4)
+    np.testing.assert_array_equal(np.concatenate(pieces), sketch[:, :2])
+    assert max(len(p) for p in pieces) <= 4
+
+
+# ---------------------------------------------------------------- batches
+
+def stroke3(*strokes):
+    """Stroke-3 deltas of a sketch given as absolute strokes."""
+    return utils.to_stroke3(points(*strokes))
+
+
+def test_build_batch_shapes_padding_and_targets():
+    a = stroke3([(0, 0), (1, 0), (2, 0)], [(0, 1), (0, 2)])  # 5 points, 2 pieces of len 3
+    b = stroke3([(i, i) for i in range(7)])  # 7 points: pieces of 3, 3, 1
+    batch = gb.build_batch([a, b], [3, 1], piece_len=3, max_nodes=10, max_seq_len=9)
+    assert batch["points"].shape == (2, 3, 3, 2)
+    assert batch["relations"].shape == (2, 3, 3, 9)
+    assert batch["targets"].shape == (2, 8, 5)
+    np.testing.assert_array_equal(batch["num_nodes"], [2, 3])
+    np.testing.assert_array_equal(batch["piece_lengths"], [[3, 2, 0], [3, 3, 1]])
+    np.testing.assert_array_equal(batch["seq_lengths"], [5, 7])
+    np.testing.assert_array_equal(batch["labels"], [3, 1])
+    np.testing.assert_allclose(batch["points"][0, 1], [[0, 1], [0, 2], [0, 0]])
+    np.testing.assert_allclose(batch["points"][1, 2], [[6, 6], [0, 0], [0, 0]])
+    assert not batch["points"][0, 2].any() and not batch["relations"][0, 2].any()
+    assert not batch["relations"][0, :, 2].any()
+    for key, dtype in [("points", np.float32), ("relations", np.float32), ("targets", np.float32),
+                       ("piece_lengths", np.int32), ("num_nodes", np.int32),
+                       ("seq_lengths", np.int32), ("labels", np.int32)]:
+        assert batch[key].dtype == dtype, key
+    targets = batch["targets"][0]
+    np.testing.assert_array_equal(targets[0], [0, 0, 1, 0, 0])  # S0
+    np.testing.assert_allclose(targets[1:6, :2], [[0, 0], [1, 0], [2, 0], [0, 1], [0, 2]])
+    np.testing.assert_array_equal(targets[1:6, 3], [0, 0, 1, 0, 1])  # p2 = pen lifted
+    np.testing.assert_array_equal(targets[1:6, 2], 1 - targets[1:6, 3])
+    np.testing.assert_array_equal(targets[6:], [[0, 0, 0, 0, 1]] * 2)
+    assert batch["targets"][1, 7, 4] == 0  # the longest sketch fills every row
+
+
+def test_build_batch_relations_equal_grid_relations_of_its_pieces():
+    rng = np.random.default_rng(3)
+    sketches = [np.column_stack([rng.normal(size=(n, 2)), rng.random(n) < 0.3]).astype(np.float32)
+                for n in (3, 17, 40, 9)]
+    for re_scale in (0.0, 0.5):
+        batch = gb.build_batch(sketches, [0] * 4, piece_len=4, max_nodes=8, max_seq_len=40,
+                               re_scale=re_scale, rng=np.random.default_rng(4))
+        for b in range(4):
+            n = batch["num_nodes"][b]
+            pieces = [batch["points"][b, k, :batch["piece_lengths"][b, k]] for k in range(n)]
+            np.testing.assert_array_equal(batch["relations"][b], gb.grid_relations(pieces, 8))
+            if re_scale == 0:
+                expected = gb.split_pieces(utils.to_absolute(sketches[b]), 4)[:8]
+                assert len(pieces) == len(expected)
+                for got, want in zip(pieces, expected):
+                    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+            np.testing.assert_allclose(batch["targets"][b],
+                                       utils.to_five(utils.to_absolute(sketches[b]), 40), atol=1e-5)
+
+
+def test_build_batch_without_batch_padding_uses_caps():
+    a = stroke3([(i, 0) for i in range(20)])  # 4 pieces of 6 points at most
+    batch = gb.build_batch([a], [0], piece_len=6, max_nodes=3, max_seq_len=25, pad_to_batch=False)
+    assert batch["points"].shape == (1, 3, 6, 2)
+    assert batch["targets"].shape == (1, 26, 5)
+    assert batch["num_nodes"][0] == 3  # the 4th piece is past the cap
+    np.testing.assert_array_equal(batch["piece_lengths"][0], [6, 6, 6])
+    assert batch["seq_lengths"][0] == 20  # the decoder still redraws the whole sketch
+
+
+def test_build_batch_rejects_bad_arguments():
+    a = stroke3([(i, 0) for i in range(5)])
+    with pytest.raises(ValueError, match="max_seq_len"):
+        gb.build_batch([a], [0], piece_len=6, max_nodes=3, max_seq_len=4)
+    with pytest.raises(ValueError, match="Generator"):
+        gb.build_batch([a], [0], piece_len=6, max_nodes=3, max_seq_len=5, re_scale=0.3)
+
+
+def test_disruption_in_batch_moves_encoder_side_only():
+    a = stroke3([(0, 0), (1, 0), (2, 0)], [(0, 1), (0, 2), (1, 2)], [(5, 5), (6, 5)])
+    kwargs = dict(piece_len=6, max_nodes=5, max_seq_len=8)
+    calm = gb.build_batch([a], [0], **kwargs)
+    moved = gb.build_batch([a], [0], re_scale=0.5, rng=np.random.default_rng(0), **kwargs)
+    np.testing.assert_array_equal(moved["targets"], calm["targets"])
+    np.testing.assert_array_equal(moved["points"][0, 0], calm["points"][0, 0])  # first stroke stays
+    for k in (1, 2):
+        shift = moved["points"][0, k] - calm["points"][0, k]
+        n = calm["piece_lengths"][0, k]
+        assert np.abs(shift[:n]).max() > 0
+        np.testing.assert_allclose(shift[:n], np.broadcast_to(shift[0], shift[:n].shape), atol=1e-5)

@@ -1,0 +1,280 @@
+"""sample_abs.py and the Sampler: determinism, seeds, normalisation, the written files, CLI errors."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import checkpoints
+import hparams
+import retrieval
+import sample_abs
+import train
+import utils
+from model import SketchGloc
+from sampling import Sampler
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# A tiny model trained for 3 steps on 60 demo sketches per category: enough to
+# restore, encode and generate; its quality does not matter here.
+TINY_TRAINING = ("num_steps=3,batch_size=20,save_every=1,enc_rnn_size=8,dec_rnn_size=16,z_size=8,"
+                 "hyper_num_units=16,hyper_embedding_size=8,dec_num_mixture=3,num_per_category=60")
+_TRAINED = {}
+
+
+def trained_run(tmp_path_factory) -> str:
+    """Log root of the tiny demo model, trained once per test session (shared with test_evaluate)."""
+    if "root" not in _TRAINED:
+        root = str(tmp_path_factory.mktemp("tiny_run"))
+        train.run(TINY_TRAINING, None, root, False, True, verbose=0)
+        _TRAINED["root"] = root
+    return _TRAINED["root"]
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory) -> str:
+    return trained_run(tmp_path_factory)
+
+
+def no_config(folder) -> str:
+    return f"error: {folder}: no model_config.json (not a training --log_root folder)"
+
+
+def run_cli(script: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, os.path.join(REPO, script), *args], capture_output=True,
+                          text=True, cwd=REPO, timeout=120)
+
+
+def error_lines(proc: subprocess.CompletedProcess) -> list:
+    return [line for line in proc.stderr.splitlines() if line.strip()]
+
+
+# ---------------------------------------------------------------- Sampler
+
+@pytest.fixture(scope="module")
+def untrained_sampler():
+    tf.random.set_seed(3)
+    hps = hparams.parse("enc_rnn_size=8,dec_rnn_size=16,z_size=6,hyper_num_units=16,"
+                        "hyper_embedding_size=4,dec_num_mixture=4,max_seq_len=25,max_strokes_num=8")
+    codes = np.random.default_rng(0).normal(size=(5, 6)).astype(np.float32) * 2
+    return Sampler(SketchGloc(hps)), codes
+
+
+def test_greedy_generation_is_deterministic(untrained_sampler):
+    sampler, codes = untrained_sampler
+    seq1, len1 = sampler.generate(codes, 25, greedy=True)
+    seq2, len2 = sampler.generate(codes, 25, greedy=True, seed=99)  # the seed plays no role
+    np.testing.assert_array_equal(seq1, seq2)
+    np.testing.assert_array_equal(len1, len2)
+    assert seq1.shape == (5, 25, 5)
+    # Every row is one-hot in the pen state, and rows from the end on are end rows.
+    np.testing.assert_array_equal(seq1[..., 2:].sum(-1), 1.0)
+    for b, n in enumerate(len1):
+        assert np.all(seq1[b, n:, 4] == 1) and np.all(seq1[b, :n, 4] == 0)
+
+
+def test_temperature_sampling_depends_only_on_the_seed(untrained_sampler):
+    sampler, codes = untrained_sampler
+    a, _ = sampler.generate(codes, 25, greedy=False, temperature=0.5, seed=1)
+    b, _ = sampler.generate(codes, 25, greedy=False, temperature=0.5, seed=1)
+    c, _ = sampler.generate(codes, 25, greedy=False, temperature=0.5, seed=2)
+    g, _ = sampler.generate(codes, 25, greedy=True)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+    assert not np.array_equal(a, g)
+
+
+def test_chunk_seeds_are_distinct_int32():
+    seeds = {sample_abs.chunk_seed(s, k) for s in range(3) for k in range(50)}
+    assert len(seeds) == 150
+    assert all(0 <= s < 2 ** 31 for s in seeds)
+    assert sample_abs.chunk_seed(4, 2) == sample_abs.chunk_seed(4, 2)
+
+
+# --------------------------------------------------------- pure functions
+
+def test_cut_sequence_keeps_the_end_row():
+    seq = np.zeros((6, 5), np.float32)
+    seq[:, 2] = 1
+    seq[2:, 2], seq[2:, 4] = 0, 1
+    assert sample_abs.cut_sequence(seq, 2).shape == (3, 5)  # two points + the end row
+    assert sample_abs.cut_sequence(seq, 6).shape == (6, 5)  # never ended: all rows
+    assert len(utils.five_to_points(sample_abs.cut_sequence(seq, 2))) == 2
+
+
+def test_categories_for_dataset_ids():
+    hps = hparams.parse("categories=[x,y]")
+    assert sample_abs.categories_for(0, hps) == ["x", "y"]
+    assert sample_abs.categories_for(2, hps)[8] == "The Great Wall"
+    with pytest.raises(sample_abs.SampleError):
+        sample_abs.categories_for(4, hps)
+
+
+def write_npz(path, test_sketches, n_train=3):
+    train_set = [np.array([[3, 4, 0], [-3, 0, 1]], np.int16)] * n_train
+    arrays = {"train": train_set, "valid": train_set[:1], "test": test_sketches}
+    obj = {k: np.empty(len(v), object) for k, v in arrays.items()}
+    for k, v in arrays.items():
+        obj[k][:] = v
+    np.savez(path, **obj)
+
+
+def test_test_sketches_use_the_checkpoint_scale_factor(tmp_path):
+    long_one = np.ones((12, 3), np.int16)  # longer than max_seq_len: dropped by the loader
+    tests = [np.array([[10, 0, 0], [0, 20, 1]], np.int16), long_one,
+             np.array([[2, 2, 0], [2, -6, 1]], np.int16), np.array([[4, -8, 0], [6, 2, 1]], np.int16),
+             np.array([[1, 1, 0], [1, 1, 1]], np.int16)]
+    write_npz(tmp_path / "a.npz", tests)
+    write_npz(tmp_path / "b.npz", tests[3:])
+    hps = hparams.parse("num_per_category=100,max_seq_len=10,max_strokes_num=4")
+    with pytest.warns(utils.DataWarning):
+        got = sample_abs.load_test_sketches(str(tmp_path), ["a", "b"], 3, hps, scale_factor=4.0)
+    assert [len(g) for g in got] == [3, 2]
+    # The first usable test sketches in file order, divided by 4 (not by the data's own std).
+    np.testing.assert_allclose(got[0][0], [[2.5, 0, 0], [0, 5, 1]], rtol=1e-6)
+    np.testing.assert_allclose(got[0][1], [[0.5, 0.5, 0], [0.5, -1.5, 1]], rtol=1e-6)
+    np.testing.assert_allclose(got[1][0], [[1, -2, 0], [1.5, 0.5, 1]], rtol=1e-6)
+
+
+def test_disruption_moves_whole_strokes_but_not_the_first():
+    sketch = np.array([[1, 0, 0], [1, 0, 1], [0, 2, 0], [0, 1, 1], [3, 0, 1]], np.float32)
+    assert sample_abs.disrupt_strokes([sketch], 0.0, np.random.default_rng(0))[0] is sketch
+    moved = utils.to_absolute(sample_abs.disrupt_strokes([sketch], 0.5, np.random.default_rng(0))[0])
+    orig = utils.to_absolute(sketch)
+    np.testing.assert_allclose(moved[:2], orig[:2], atol=1e-6)
+    shift = moved[2:4, :2] - orig[2:4, :2]
+    np.testing.assert_allclose(shift[0], shift[1], atol=1e-5)  # one offset per stroke
+    assert np.abs(shift[0]).max() > 0
+    np.testing.assert_array_equal(moved[:, 2], orig[:, 2])
+
+
+def test_svg_has_one_element_per_stroke(tmp_path):
+    points = np.array([[0, 0, 0], [10, 0, 0], [10, 5, 1], [3, 3, 1]], np.float32)
+    path = str(tmp_path / "x.svg")
+    sample_abs.write_svg(points, path)
+    text = open(path).read()
+    assert text.count("<polyline") == 1 and text.count("<circle") == 1
+    assert 'width="48"' in text and 'height="48"' in text
+    coords = [float(v) for pair in text.split('points="')[1].split('"')[0].split() for v in pair.split(",")]
+    assert min(coords) >= 1.5 - 1e-6 and max(coords) <= 46.5 + 1e-6  # fitted inside the margin
+    assert max(coords) == pytest.approx(46.5)
+
+
+def test_an_earlier_run_is_cleared_but_nothing_else(tmp_path):
+    ours = ["s_0_12.npy", "code_3_0.npy", "1_2.svg", "10_0.png", "overview_2.png", "sample_meta.json",
+            "ret.json", "rec.json"]
+    others = ["notes.txt", "s_a_1.npy", "my_0_1.png", "overview.png", "0_1.npy", "results.json"]
+    for name in ours + others:
+        (tmp_path / name).write_text("x")
+    assert sample_abs.clear_previous(str(tmp_path)) == len(ours)
+    assert sorted(os.listdir(tmp_path)) == sorted(others)
+
+
+# ------------------------------------------------------------ the pipeline
+
+def test_sample_folder_round_trips_through_retrieval(tiny_run, tmp_path):
+    out = str(tmp_path / "samples")
+    settings = sample_abs.settings_with(sample_size=3, sample_output=out, re_scale=0.3,
+                                        checkpoint_path=tiny_run, demo=True)
+    meta = sample_abs.run(settings)
+    hps, extras = checkpoints.load_config(tiny_run)
+    cats = hps.categories
+    assert meta["categories"] == cats and meta["counts"] == [3] * len(cats)
+    saved = json.load(open(os.path.join(out, "sample_meta.json")))
+    assert saved["re_scale"] == 0.3 and saved["checkpoint"].endswith("ckpt-3")
+    names = set(os.listdir(out))
+    for c in range(len(cats)):
+        assert f"overview_{c}.png" in names
+        for i in range(3):
+            assert {f"{c}_{i}.svg", f"{c}_{i}.png", f"code_{c}_{i}.npy", f"s_{c}_{i}.npy"} <= names
+            seq = np.load(os.path.join(out, f"s_{c}_{i}.npy"))
+            assert seq.ndim == 2 and seq.shape[1] == 5 and len(seq) <= hps.max_seq_len
+            assert np.all(seq[:-1, 4] == 0)  # only the last row may be the end row
+    assert f"{len(cats)}_0.svg" not in names and "code_0_3.npy" not in names
+
+    # code_<c>_<i> is the code of the undisturbed original (re_scale 0.3 was used for generating).
+    generator = sample_abs.SketchGenerator(tiny_run)
+    data_dir = sample_abs.demo_data_dir()
+    originals = sample_abs.load_test_sketches(data_dir, cats, 3, hps, extras["scale_factor"])
+    codes = generator.encode([s for group in originals for s in group])
+    saved_codes = np.stack([np.load(os.path.join(out, f"code_{c}_{i}.npy"))
+                            for c in range(len(cats)) for i in range(3)])
+    np.testing.assert_allclose(saved_codes, codes, atol=1e-5)
+
+    ret = retrieval.run(out, tiny_run, encoder=generator.encoder, verbose=False)
+    assert ret["num_generated"] == ret["num_codes"] == 3 * len(cats)
+    assert 0 <= ret["top_1"] <= ret["top_10"] <= ret["top_50"] == 1.0  # 15 codes < 50
+    assert json.load(open(os.path.join(out, "ret.json")))["top_1"] == ret["top_1"]
+
+    # Replacing the generations by the originals themselves must retrieve every one first.
+    for c, group in enumerate(originals):
+        for i, strokes in enumerate(group):
+            points = utils.to_absolute(strokes)
+            np.save(os.path.join(out, f"s_{c}_{i}.npy"), utils.to_five(points, len(points))[1:])
+    perfect = retrieval.run(out, tiny_run, encoder=generator.encoder, verbose=False)
+    assert perfect["top_1"] == 1.0
+
+
+def test_checkpoint_lookup_and_restore(tiny_run, tmp_path):
+    _, _, best = checkpoints.check_folder(tiny_run)
+    assert os.path.basename(best) == "ckpt-3"
+    assert checkpoints.check_folder(tiny_run, 3)[2] == best
+    assert checkpoints.check_folder(best)[2] == best  # a prefix names its checkpoint itself
+    with pytest.raises(checkpoints.CheckpointError, match="no checkpoint ckpt-99"):
+        checkpoints.check_folder(tiny_run, 99)
+    model, hps, extras, prefix = checkpoints.load_model(tiny_run)
+    assert prefix == best and extras["scale_factor"] > 0 and hps.z_size == 8
+    saved = tf.train.load_variable(best, "model/output_layer/w/.ATTRIBUTES/VARIABLE_VALUE")
+    np.testing.assert_array_equal(model.output_layer.w.numpy(), saved)
+
+    # Same files, another z_size in model_config.json: a one-line error, not a crash.
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for name in os.listdir(tiny_run):
+        if name.startswith("ckpt-3") or name == "checkpoint":
+            (copy / name).write_bytes(open(os.path.join(tiny_run, name), "rb").read())
+    hparams.save(hps.replace(z_size=9), str(copy / "model_config.json"), **extras)
+    with pytest.raises(checkpoints.CheckpointError, match="does not match model_config.json"):
+        checkpoints.load_model(str(copy))
+    os.remove(copy / "checkpoint")
+    with pytest.raises(checkpoints.CheckpointError, match="no best checkpoint"):
+        checkpoints.check_folder(str(copy))
+
+
+# -------------------------------------------------------------------- CLI
+
+def test_flags_and_positional_forms_agree():
+    from absl import flags
+
+    fv = flags.FlagValues()
+    sample_abs.define_flags(fv)
+    rest = fv(["prog", "7", "1", "out", "0.25", "ckpt", "4", "--nogreedy", "--seed=5"])
+    positional = sample_abs.parse_settings(rest, fv)
+    fv2 = flags.FlagValues()
+    sample_abs.define_flags(fv2)
+    rest2 = fv2(["prog", "--sample_size=7", "--dataset_id=1", "--sample_output=out", "--re_scale=0.25",
+                 "--checkpoint_path=ckpt", "--ckpt_id=4", "--nogreedy", "--seed=5"])
+    assert positional == sample_abs.parse_settings(rest2, fv2)
+    assert positional["sample_size"] == 7 and positional["re_scale"] == 0.25
+    assert positional["greedy"] is False and positional["seed"] == 5
+
+
+@pytest.mark.parametrize("args, message", [
+    (["3", "0", "out"], "expected 6 positional arguments"),
+    (["3", "0", "out", "x", "ckpt", "0"], "re_scale must be a number"),
+    (["3", "5", "out", "0", "ckpt", "0"], "dataset_id must be"),
+    ([], "sample_output is required"),
+])
+def test_usage_errors_are_one_line(args, message):
+    proc = run_cli("sample_abs.py", *args)
+    assert proc.returncode == 2
+    assert len(error_lines(proc)) == 1 and message in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_checkpoint_folder_without_config_is_one_line(tmp_path):
+    proc = run_cli("sample_abs.py", "3", "0", str(tmp_path / "out"), "0", str(tmp_path), "0")
+    assert proc.returncode == 1
+    assert error_lines(proc) == [no_config(tmp_path)]

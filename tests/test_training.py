@@ -1,0 +1,93 @@
+"""training.py / train.py: config file, resume, kill -9 recovery, refusals, non-finite loss."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import hparams
+import train
+import training
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY = ("enc_rnn_size=8,dec_rnn_size=16,z_size=8,hyper_num_units=16,hyper_embedding_size=4,"
+        "num_per_category=60,batch_size=20,save_every=1")
+
+
+def run_tiny(log_root, extra="", resume=False):
+    return train.run(f"{TINY},{extra}".strip(","), None, str(log_root), resume, True, verbose=0)
+
+
+def test_config_written_and_resume_continues_step_counter(tmp_path):
+    first = run_tiny(tmp_path, "num_steps=15")
+    assert first["step"] == 15
+    hps, extra = hparams.load(str(tmp_path / training.CONFIG_NAME))
+    assert hps.max_seq_len > 0 and hps.max_strokes_num > 0 and extra["scale_factor"] > 0
+    assert os.listdir(tmp_path / "samples") and os.listdir(tmp_path / "tensorboard")
+    second = run_tiny(tmp_path, "num_steps=30", resume=True)
+    assert second["step"] == 30
+    assert [s for s, _ in second["valid"]] == [30]
+    assert second["best_valid"] <= first["best_valid"]
+
+
+def test_existing_checkpoints_are_never_overwritten(tmp_path):
+    run_tiny(tmp_path, "num_steps=15")
+    with pytest.raises(training.TrainingError, match="resume_training"):
+        run_tiny(tmp_path, "num_steps=15")
+
+
+def test_resume_with_other_hparams_is_refused_naming_keys(tmp_path):
+    run_tiny(tmp_path, "num_steps=15")
+    with pytest.raises(training.TrainingError, match=r"z_size.*saved 8 vs requested 12"):
+        run_tiny(tmp_path, "num_steps=30,z_size=12", resume=True)
+
+
+def test_cli_mismatch_prints_one_line_and_exits_nonzero(tmp_path):
+    run_tiny(tmp_path, "num_steps=15")
+    proc = subprocess.run(
+        [sys.executable, "train.py", "--demo", f"--log_root={tmp_path}", "--resume_training=True",
+         f"--hparams={TINY},num_steps=30,batch_size=10"],
+        cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "batch_size" in errors[0] and "Traceback" not in proc.stderr
+
+
+def test_non_finite_loss_stops_with_clear_message(tmp_path):
+    run_tiny(tmp_path, "num_steps=15")
+    before = sorted(os.listdir(tmp_path))
+    with pytest.raises(training.TrainingError, match="loss became nan"):
+        # A learning rate of 1e30 makes the first update blow the weights up.
+        run_tiny(tmp_path, "num_steps=40,learning_rate=1e30,min_learning_rate=1e30", resume=True)
+    assert sorted(os.listdir(tmp_path)) == before
+
+
+def test_kill_9_then_resume_continues_from_last_checkpoint(tmp_path):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    proc = subprocess.Popen(
+        [sys.executable, "train.py", "--demo", f"--log_root={tmp_path}",
+         f"--hparams={TINY},num_steps=100000"],
+        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    resume_dir = tmp_path / training.RESUME_DIR
+    deadline = time.time() + 240
+    while time.time() < deadline and len(tf.train.get_checkpoint_state(str(resume_dir)).all_model_checkpoint_paths
+                                         if tf.train.get_checkpoint_state(str(resume_dir)) else []) < 2:
+        time.sleep(0.5)
+    time.sleep(np.random.default_rng().uniform(0, 1.5))  # kill at an arbitrary moment
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    latest = tf.train.latest_checkpoint(str(resume_dir))
+    assert latest, "the run wrote no checkpoint before the deadline"
+    saved_step = int(latest.rsplit("-", 1)[1])
+    reader = tf.train.load_checkpoint(latest)
+    saved_best = float(reader.get_tensor("best_valid/.ATTRIBUTES/VARIABLE_VALUE"))
+    history = run_tiny(tmp_path, f"num_steps={saved_step + 15}", resume=True)
+    assert history["step"] == saved_step + 15
+    assert history["best_valid"] <= saved_best
+    assert os.path.exists(tmp_path / "history.json")
+    assert json.load(open(tmp_path / "history.json"))["step"] == saved_step + 15
