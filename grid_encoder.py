@@ -4,7 +4,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 import rnn
-from layers import BatchNorm, Dense, glorot
+from layers import BatchNorm, Dense, cast_variables, glorot
 
 
 def real_piece_indices(piece_lengths: tf.Tensor) -> tf.Tensor:
@@ -26,13 +26,29 @@ class PieceEncoder(tf.Module):
         self.size = 2 * hps.enc_rnn_size
 
     def __call__(self, points: tf.Tensor, piece_lengths: tf.Tensor, training: bool) -> tf.Tensor:
-        """[B, S, P, 2] points, [B, S] lengths -> [B, S, 2E]; zeros on padding nodes."""
+        """[B, S, P, 2] points, [B, S] lengths -> [B, S, 2E]; zeros on padding nodes.
+
+        Computes in the dtype of `points` (low precision under mixed precision).
+        """
         # Only real pieces go through the RNN: padding nodes are often half the batch.
         idx = real_piece_indices(piece_lengths)
-        emb = rnn.bidirectional_last(self.fw, self.bw, tf.gather_nd(points, idx),
-                                     tf.gather_nd(piece_lengths, idx), training=training)
+        pieces, lengths = tf.gather_nd(points, idx), tf.gather_nd(piece_lengths, idx)
+        if points.dtype == tf.float32:
+            emb = rnn.bidirectional_last(self.fw, self.bw, pieces, lengths, training=training)
+        else:
+            emb = self._low_precision(pieces, lengths, training)
         shape = tf.concat([tf.shape(piece_lengths, out_type=tf.int64), [self.size]], 0)
         return tf.scatter_nd(idx, emb, shape)
+
+    def _low_precision(self, pieces: tf.Tensor, lengths: tf.Tensor, training: bool) -> tf.Tensor:
+        """rnn.bidirectional_last in the dtype of `pieces` (zero states of that dtype, cast weights)."""
+        lengths = tf.cast(lengths, tf.int32)
+        zeros = tf.zeros([tf.shape(pieces)[0], self.fw.state_size], pieces.dtype)
+        with cast_variables(self.fw, pieces.dtype), cast_variables(self.bw, pieces.dtype):
+            _, fw = rnn.run_rnn(self.fw, pieces, lengths, initial_state=zeros, training=training)
+            backwards = tf.reverse_sequence(pieces, lengths, seq_axis=1, batch_axis=0)
+            _, bw = rnn.run_rnn(self.bw, backwards, lengths, initial_state=zeros, training=training)
+        return tf.concat([self.fw.output_from_state(fw), self.bw.output_from_state(bw)], axis=1)
 
 
 class MultiGraphGCN(tf.Module):
@@ -62,10 +78,18 @@ class MultiGraphGCN(tf.Module):
 
 
 class GridEncoder(tf.Module):
-    """Sketch graph -> (mu, s, y) with `y = mu + exp(s/2) eps` in training, `mu` otherwise."""
+    """Sketch graph -> (mu, s, y) with `y = mu + exp(s/2) eps` in training, `mu` otherwise.
 
-    def __init__(self, hps, name: str | None = None):
+    `sample_noise` (default True) switches the reparameterisation noise; tests turn it
+    off to compare training steps exactly (e.g. distributed vs single device).
+    `dtype` is the compute dtype of the piece encoder and the GCN; batch norm and the
+    mu/sigma heads always run in float32, so (mu, s, y) are float32.
+    """
+
+    def __init__(self, hps, name: str | None = None, dtype: tf.DType = tf.float32):
         super().__init__(name=name)
+        self.sample_noise = True
+        self.dtype = dtype
         self.pieces = PieceEncoder(hps, name="piece_encoder")
         size = self.pieces.size
         self.gcn = MultiGraphGCN(size, hps.num_graphs, name="gcn")
@@ -75,8 +99,10 @@ class GridEncoder(tf.Module):
 
     def __call__(self, batch: dict, training: bool):
         """Batch dict -> (mu, s, y), each [B, z_size]."""
-        nodes = self.pieces(batch["points"], batch["piece_lengths"], training)
+        points = tf.cast(batch["points"], self.dtype)
+        nodes = self.pieces(points, batch["piece_lengths"], training)
         h = tf.tanh(self.norm(self.gcn(nodes, batch["relations"]), training))
         mu, s = self.mu(h), self.sigma(h)
-        y = mu + tf.exp(s / 2.0) * tf.random.normal(tf.shape(mu)) if training else mu
+        noisy = training and self.sample_noise
+        y = mu + tf.exp(s / 2.0) * tf.random.normal(tf.shape(mu)) if noisy else mu
         return mu, s, y

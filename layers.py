@@ -1,7 +1,45 @@
-"""Small tf.Module layers shared by the encoder and the decoder."""
+"""Small tf.Module layers shared by the encoder and the decoder, and mixed-precision helpers."""
 from __future__ import annotations
 
+import contextlib
+from typing import Iterator
+
 import tensorflow as tf
+
+# hparams `precision` -> the dtype of activations; variables always stay float32.
+COMPUTE_DTYPES = {"float32": tf.float32, "mixed_bfloat16": tf.bfloat16, "mixed_float16": tf.float16}
+
+
+def compute_dtype(precision: str) -> tf.DType:
+    """Activation dtype of a `precision` hparam value."""
+    if precision not in COMPUTE_DTYPES:
+        raise ValueError(f"precision must be one of {sorted(COMPUTE_DTYPES)}, got {precision!r}")
+    return COMPUTE_DTYPES[precision]
+
+
+@contextlib.contextmanager
+def cast_variables(module: tf.Module, dtype: tf.DType) -> Iterator[None]:
+    """Within the block, the float32 variables of `module` (and its submodules) read as `dtype`.
+
+    Lets modules that use their variables directly (the cells of rnn.py) compute in
+    low precision without changing their code: each variable attribute is replaced by
+    a cast of it (gradients flow back to the float32 variable) and restored on exit.
+    object.__setattr__ bypasses tf.Module's tracking, so checkpoint keys do not change.
+    """
+    if dtype == tf.float32:
+        yield
+        return
+    saved = []
+    for m in (module,) + tuple(module.submodules):
+        for name, value in list(vars(m).items()):
+            if isinstance(value, tf.Variable) and value.dtype == tf.float32:
+                saved.append((m, name, value))
+                object.__setattr__(m, name, tf.cast(value, dtype))
+    try:
+        yield
+    finally:
+        for m, name, value in saved:
+            object.__setattr__(m, name, value)
 
 
 def glorot(shape: list, seed_name: str = "") -> tf.Tensor:
@@ -12,7 +50,7 @@ def glorot(shape: list, seed_name: str = "") -> tf.Tensor:
 
 
 class Dense(tf.Module):
-    """`x W + b` with glorot weights and zero bias."""
+    """`x W + b` with glorot weights and zero bias; computes in the dtype of x."""
 
     def __init__(self, in_size: int, out_size: int, use_bias: bool = True, name: str | None = None):
         super().__init__(name=name)
@@ -24,21 +62,49 @@ class Dense(tf.Module):
         return y + tf.cast(self.b, x.dtype) if self.b is not None else y
 
 
+def _replica_sum(values: list) -> list:
+    """Sum of each tensor over the replicas in sync (identity on one device).
+
+    ReplicaContext.all_reduce is differentiable (its gradient is again a SUM all-reduce),
+    so the batch-norm gradient also flows across replicas, exactly as on one device.
+    """
+    ctx = tf.distribute.get_replica_context()
+    if ctx is None or ctx.num_replicas_in_sync == 1:
+        return values
+    return ctx.all_reduce(tf.distribute.ReduceOp.SUM, values)
+
+
 class BatchNorm(tf.Module):
-    """Batch norm over axis 0: batch statistics in training, moving averages otherwise."""
+    """Batch norm over axis 0: batch statistics in training, moving averages otherwise.
+
+    Synchronised across replicas: under a tf.distribute strategy with several replicas
+    the training statistics are those of the GLOBAL batch (all-reduced sum of x and
+    count, then of (x - mean)^2), so they equal the single-device statistics of the same
+    global batch; the moving averages then agree on every replica (ONLY_FIRST_REPLICA
+    aggregation lets the replica context assign them). Always computed in float32.
+    """
 
     def __init__(self, size: int, momentum: float = 0.9, epsilon: float = 1e-5, name: str | None = None):
         super().__init__(name=name)
         self.momentum, self.epsilon = momentum, epsilon
         self.gamma = tf.Variable(tf.ones([size]), name="gamma")
         self.beta = tf.Variable(tf.zeros([size]), name="beta")
-        self.moving_mean = tf.Variable(tf.zeros([size]), trainable=False, name="moving_mean")
-        self.moving_var = tf.Variable(tf.ones([size]), trainable=False, name="moving_var")
+        stat = dict(trainable=False, aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+        self.moving_mean = tf.Variable(tf.zeros([size]), name="moving_mean", **stat)
+        self.moving_var = tf.Variable(tf.ones([size]), name="moving_var", **stat)
+
+    def batch_moments(self, x: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """Mean and (biased) variance over axis 0 of the global batch; two passes for stability."""
+        count = tf.cast(tf.shape(x)[0], x.dtype)
+        total, count = _replica_sum([tf.reduce_sum(x, axis=0), count])
+        mean = total / count
+        (squares,) = _replica_sum([tf.reduce_sum(tf.square(x - mean), axis=0)])
+        return mean, squares / count
 
     def __call__(self, x: tf.Tensor, training: bool) -> tf.Tensor:
         x = tf.cast(x, tf.float32)
         if training:
-            mean, var = tf.nn.moments(x, axes=[0])
+            mean, var = self.batch_moments(x)
             m = self.momentum
             self.moving_mean.assign(m * self.moving_mean + (1.0 - m) * mean)
             self.moving_var.assign(m * self.moving_var + (1.0 - m) * var)

@@ -7,7 +7,7 @@ import tensorflow as tf
 
 import rnn
 from grid_encoder import GridEncoder
-from layers import Dense
+from layers import Dense, cast_variables, compute_dtype
 
 PEN_STATES = 3
 EPSILON = 1e-6
@@ -37,8 +37,8 @@ def gmm_log_density(params: dict, x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
             - params["log_sx"] - params["log_sy"] - 0.5 * tf.math.log(one_m_rho2))
 
 
-def reconstruction_loss(params: dict, targets: tf.Tensor, training: bool) -> tf.Tensor:
-    """SPEC 7: mean over the batch of the summed offset (+1e-6) and pen losses."""
+def reconstruction_losses(params: dict, targets: tf.Tensor, training: bool) -> tf.Tensor:
+    """SPEC 7 per sketch [B]: the summed offset (+1e-6) and pen losses over time."""
     x, y, pen = targets[..., 0], targets[..., 1], targets[..., 2:5]
     mask = 1.0 - pen[..., 2]
     log_mix = tf.reduce_logsumexp(params["log_pi"] + gmm_log_density(params, x, y), axis=-1)
@@ -48,7 +48,12 @@ def reconstruction_loss(params: dict, targets: tf.Tensor, training: bool) -> tf.
     pen_loss = tf.nn.softmax_cross_entropy_with_logits(labels=pen, logits=params["pen_logits"])
     if not training:
         pen_loss *= mask
-    return tf.reduce_mean(tf.reduce_sum(offset + pen_loss, axis=1))
+    return tf.reduce_sum(offset + pen_loss, axis=1)
+
+
+def reconstruction_loss(params: dict, targets: tf.Tensor, training: bool) -> tf.Tensor:
+    """SPEC 7: mean over the batch of the summed offset (+1e-6) and pen losses."""
+    return tf.reduce_mean(reconstruction_losses(params, targets, training))
 
 
 def batch_spec(piece_len: int) -> dict:
@@ -66,12 +71,20 @@ def batch_spec(piece_len: int) -> dict:
 
 
 class SketchGloc(tf.Module):
-    """The whole model; every variable is tracked for tf.train.Checkpoint."""
+    """The whole model; every variable is tracked for tf.train.Checkpoint.
+
+    `hps.precision` (float32, mixed_bfloat16, mixed_float16) sets `compute_dtype`,
+    the dtype of the training/evaluation forward pass (`loss`): variables stay
+    float32, the RNNs, GCN and dense layers compute in the low precision, while
+    batch norm, the code y, the GMM parameters and the loss are float32. The
+    sampling API (`decode_step`, `initial_state` on float32 codes) stays float32.
+    """
 
     def __init__(self, hps, name: str | None = None):
         super().__init__(name=name)
         self.hps = hps
-        self.encoder = GridEncoder(hps, name="encoder")
+        self.compute_dtype = compute_dtype(hps.precision)
+        self.encoder = GridEncoder(hps, name="encoder", dtype=self.compute_dtype)
         self.cell = rnn.make_cell(
             hps.dec_model, hps.dec_rnn_size, 5 + hps.z_size,
             use_recurrent_dropout=hps.use_recurrent_dropout,
@@ -91,11 +104,14 @@ class SketchGloc(tf.Module):
         return tf.tanh(self.init_state(y))
 
     def decode(self, inputs: tf.Tensor, y: tf.Tensor, training: bool = False) -> dict:
-        """Teacher-forced GMM parameters for inputs [B, T, 5] and codes y [B, Z]."""
+        """Teacher-forced GMM parameters (float32) for inputs [B, T, 5] and codes y [B, Z]."""
+        dtype = self.compute_dtype
+        inputs, y = tf.cast(inputs, dtype), tf.cast(y, dtype)
         steps = tf.shape(inputs)[1]
         tiled = tf.tile(y[:, None, :], tf.stack([1, steps, 1]))
-        outputs, _ = rnn.run_rnn(self.cell, tf.concat([inputs, tiled], -1), None,
-                                 initial_state=self.initial_state(y), training=training)
+        with cast_variables(self.cell, dtype):
+            outputs, _ = rnn.run_rnn(self.cell, tf.concat([inputs, tiled], -1), None,
+                                     initial_state=self.initial_state(y), training=training)
         return split_params(self.output_layer(outputs), self.hps.dec_num_mixture)
 
     def decode_step(self, x: tf.Tensor, y: tf.Tensor, state: tf.Tensor, training: bool = False):
@@ -103,9 +119,13 @@ class SketchGloc(tf.Module):
         h, state = self.cell(tf.concat([x, y], -1), state, training=training)
         return split_params(self.output_layer(h), self.hps.dec_num_mixture), state
 
-    def loss(self, batch: dict, training: bool = False) -> tf.Tensor:
-        """Reconstruction loss of SPEC section 7 (no KL term)."""
+    def sketch_losses(self, batch: dict, training: bool = False) -> tf.Tensor:
+        """Per-sketch reconstruction losses [B] of SPEC section 7 (no KL term)."""
         _, _, y = self.encode(batch, training)
         targets = batch["targets"]
         params = self.decode(targets[:, :-1], y, training)
-        return reconstruction_loss(params, targets[:, 1:], training)
+        return reconstruction_losses(params, targets[:, 1:], training)
+
+    def loss(self, batch: dict, training: bool = False) -> tf.Tensor:
+        """Reconstruction loss of SPEC section 7: mean of `sketch_losses` over the batch."""
+        return tf.reduce_mean(self.sketch_losses(batch, training))

@@ -58,10 +58,18 @@ def _project(inputs: tf.Tensor, w: tf.Tensor) -> tf.Tensor:
     return tf.reshape(tf.matmul(flat, w), out_shape)
 
 
-def _blockwise(zs: Sequence[tf.Tensor], ws: Sequence[tf.Tensor]) -> tf.Tensor:
-    """stack_k(zs[k] @ ws[k]): per-block embedding -> per-unit signal, [B, K, n]."""
-    # K small matmuls beat tf.einsum("bke,ken->bkn") about 2x forward+backward on CPU.
-    return tf.stack([tf.matmul(z, w) for z, w in zip(zs, ws)], axis=1)
+def _time_major(x: tf.Tensor) -> tf.Tensor:
+    """[B, T, ...] -> [T, B, ...]."""
+    perm = [1, 0] + list(range(2, x.shape.rank))
+    return tf.transpose(x, perm)
+
+
+def _gate_major(x: tf.Tensor, num_units: int) -> tf.Tensor:
+    """[..., B, 4n] -> [..., 4, B, n]: gate blocks first, so a block is a contiguous slice."""
+    lead = x.shape.rank - 2
+    split = tf.reshape(x, tf.concat([tf.shape(x)[:-1], [4, num_units]], axis=0))
+    perm = list(range(lead)) + [lead + 1, lead, lead + 2]
+    return tf.transpose(split, perm)
 
 
 class LSTMCell(tf.Module):
@@ -72,6 +80,10 @@ class LSTMCell(tf.Module):
     c' = c * sigmoid(f + forget_bias) + sigmoid(i) * g;  h' = tanh(c') * sigmoid(o).
     Init: W_xh Glorot uniform, each [n, n] block of W_hh orthogonal, b = 0.
     State: concat(c, h), size 2n.
+
+    Inside `run_rnn` the state travels as the tuple of its parts (`split_state`)
+    and the weights are read once per call (`loop_params`), because on CPU a
+    recurrent step costs mostly per-op overhead, forward and backward.
     """
 
     def __init__(self, num_units: int, input_size: int, forget_bias: float = 1.0,
@@ -98,6 +110,11 @@ class LSTMCell(tf.Module):
         return 2 * self.num_units
 
     @property
+    def state_parts(self) -> Tuple[int, ...]:
+        """Sizes of the parts of the flat state, in order."""
+        return (self.num_units, self.num_units)
+
+    @property
     def output_size(self) -> int:
         """Size of the output h."""
         return self.num_units
@@ -110,40 +127,67 @@ class LSTMCell(tf.Module):
         """The output h held in a flat state."""
         return state[:, self.num_units:2 * self.num_units]
 
+    def split_state(self, state: tf.Tensor) -> Tuple[tf.Tensor, ...]:
+        """Flat state -> tuple of its parts (c, h[, hyper_c, hyper_h])."""
+        return tuple(tf.split(state, list(self.state_parts), axis=1))
+
+    def join_state(self, parts: Sequence[tf.Tensor]) -> tf.Tensor:
+        """Inverse of split_state."""
+        return tf.concat(list(parts), axis=1)
+
     def project_inputs(self, inputs: tf.Tensor) -> tf.Tensor:
         """State-independent part of the gates, x W_xh + b, for inputs [..., D]."""
         return _project(inputs, self.w_xh) + self.bias
 
+    def loop_inputs(self, inputs: tf.Tensor) -> Tuple[tf.Tensor, ...]:
+        """Time-major projected inputs [T, B, ...] for `loop_step`, from inputs [B, T, D]."""
+        return (_time_major(self.project_inputs(inputs)),)
+
+    def step_inputs(self, px_t: tf.Tensor) -> Tuple[tf.Tensor, ...]:
+        """One step of `loop_inputs` from one step of `project_inputs`."""
+        return (px_t,)
+
+    def loop_params(self) -> Tuple[tf.Tensor, ...]:
+        """Weights a step needs, read (and fused) once outside the time loop."""
+        return (tf.convert_to_tensor(self.w_hh),)
+
+    def loop_step(self, px: Sequence[tf.Tensor], parts: Sequence[tf.Tensor],
+                  params: Sequence[tf.Tensor], training: bool) -> Tuple[tf.Tensor, tuple]:
+        """One step on state parts -> (h, new parts)."""
+        c, h = parts
+        new_c, new_h = self._gates_to_cell(
+            self._norm_gates(px[0] + tf.matmul(h, params[0]), params[1:]), c, training, params)
+        return new_h, (new_c, new_h)
+
     def step_projected(self, px_t: tf.Tensor, state: tf.Tensor,
                        training: bool = False) -> Tuple[tf.Tensor, tf.Tensor]:
-        """One step from projected inputs px_t [B, 4n]; returns (h, new_state)."""
-        c, h = tf.split(state, 2, axis=1)
-        pre = px_t + tf.matmul(h, self.w_hh)
-        new_c, new_h = self._gates_to_cell(self._norm_gates(pre), c, training)
-        return new_h, tf.concat([new_c, new_h], axis=1)
+        """One step from projected inputs px_t (one step of project_inputs); returns (h, new_state)."""
+        h, parts = self.loop_step(self.step_inputs(px_t), self.split_state(state),
+                                  self.loop_params(), training)
+        return h, self.join_state(parts)
 
     def __call__(self, x: tf.Tensor, state: tf.Tensor,
                  training: bool = False) -> Tuple[tf.Tensor, tf.Tensor]:
         """One step from raw inputs x [B, D]; returns (h, new_state)."""
         return self.step_projected(self.project_inputs(x), state, training)
 
-    def _norm_gates(self, pre: tf.Tensor) -> tf.Tensor:
-        """Pre-activations [B, 4n] -> gates [B, 4, n]; identity for the vanilla cell."""
-        return tf.reshape(pre, [-1, 4, self.num_units])
+    def _norm_gates(self, pre: tf.Tensor, params: Sequence[tf.Tensor]) -> Sequence[tf.Tensor]:
+        """Pre-activations [B, 4n] -> gates i, j, f, o; no norm for the vanilla cell."""
+        return tf.split(pre, 4, axis=1)
 
-    def _norm_cell(self, c: tf.Tensor) -> tf.Tensor:
+    def _norm_cell(self, c: tf.Tensor, params: Sequence[tf.Tensor]) -> tf.Tensor:
         """What the output tanh sees; the raw cell for the vanilla LSTM."""
         return c
 
-    def _gates_to_cell(self, gates: tf.Tensor, c: tf.Tensor,
-                       training: bool) -> Tuple[tf.Tensor, tf.Tensor]:
-        """Gates [B, 4, n] (i, j, f, o) and cell c -> (new_c, new_h)."""
-        i, j, f, o = tf.unstack(gates, axis=1)
+    def _gates_to_cell(self, gates: Sequence[tf.Tensor], c: tf.Tensor, training: bool,
+                       params: Sequence[tf.Tensor]) -> Tuple[tf.Tensor, tf.Tensor]:
+        """Gates i, j, f, o and cell c -> (new_c, new_h)."""
+        i, j, f, o = gates
         g = tf.tanh(j)
         if self.use_recurrent_dropout and training:
             g = tf.nn.dropout(g, rate=1.0 - self.dropout_keep_prob)
         new_c = c * tf.sigmoid(f + self.forget_bias) + tf.sigmoid(i) * g
-        new_h = tf.tanh(self._norm_cell(new_c)) * tf.sigmoid(o)
+        new_h = tf.tanh(self._norm_cell(new_c, params)) * tf.sigmoid(o)
         return new_c, new_h
 
 
@@ -168,13 +212,19 @@ class LayerNormLSTMCell(LSTMCell):
         """State-independent part of the gates, x W_xh (no bias), for inputs [..., D]."""
         return _project(inputs, self.w_xh)
 
-    def _norm_gates(self, pre: tf.Tensor) -> tf.Tensor:
-        """Layer norm of each of the 4 gate blocks separately."""
-        return layer_norm(tf.reshape(pre, [-1, 4, self.num_units]), self.ln_gamma, self.ln_beta)
+    def loop_params(self) -> Tuple[tf.Tensor, ...]:
+        """W_hh, then the gate and cell layer-norm parameters."""
+        return tuple(tf.convert_to_tensor(v) for v in (
+            self.w_hh, self.ln_gamma, self.ln_beta, self.ln_c_gamma, self.ln_c_beta))
 
-    def _norm_cell(self, c: tf.Tensor) -> tf.Tensor:
+    def _norm_gates(self, pre: tf.Tensor, params: Sequence[tf.Tensor]) -> Sequence[tf.Tensor]:
+        """Layer norm of each of the 4 gate blocks separately."""
+        gates = layer_norm(tf.reshape(pre, [-1, 4, self.num_units]), params[0], params[1])
+        return tf.unstack(gates, axis=1)
+
+    def _norm_cell(self, c: tf.Tensor, params: Sequence[tf.Tensor]) -> tf.Tensor:
         """Layer norm of the new cell before the output tanh."""
-        return layer_norm(c, self.ln_c_gamma, self.ln_c_beta)
+        return layer_norm(c, params[-2], params[-1])
 
 
 class HyperLSTMCell(LSTMCell):
@@ -205,6 +255,11 @@ class HyperLSTMCell(LSTMCell):
     ix, jx, fx, ox, ih, jh, fh, oh: W_z [N, 8E] (block k = columns kE:(k+1)E),
     b_z [8E], W_alpha [8, E, n], W_zb [N, 4E], W_beta [4, E, n].
     State: concat(c, h, hyper_c, hyper_h), size 2n + 2N.
+
+    Computation per step: h [W_hh | W_hyper_h] is one matmul, h_hyper [W_z | W_zb]
+    + [b_z | 0] another, and the 12 block products z_k W_k one batched matmul
+    [12, B, E] x [12, E, n]; the main gates are held gate-major [4, B, n] so
+    that blocks are contiguous slices.
     """
 
     def __init__(self, num_units: int, input_size: int, hyper_num_units: int = 256,
@@ -244,36 +299,69 @@ class HyperLSTMCell(LSTMCell):
         """Size of the flat state concat(c, h, hyper_c, hyper_h)."""
         return 2 * self.num_units + 2 * self.hyper_num_units
 
+    @property
+    def state_parts(self) -> Tuple[int, ...]:
+        """Sizes of c, h, hyper_c, hyper_h."""
+        return (self.num_units, self.num_units, self.hyper_num_units, self.hyper_num_units)
+
     def project_inputs(self, inputs: tf.Tensor) -> tf.Tensor:
         """concat(x W_xh, x W_xh_hyper) [..., 4n + 4N]: the x-only matmuls of a step."""
         w = tf.concat([self.w_xh, self.hyper_cell.w_xh], axis=1)
         return _project(inputs, w)
 
-    def step_projected(self, px_t: tf.Tensor, state: tf.Tensor,
-                       training: bool = False) -> Tuple[tf.Tensor, tf.Tensor]:
-        """One step from projected inputs px_t [B, 4n + 4N]; returns (h, new_state)."""
-        n, big_n = self.num_units, self.hyper_num_units
-        c, h, hyper_state = tf.split(state, [n, n, 2 * big_n], axis=1)
-        xh, hyper_px = tf.split(px_t, [4 * n, 4 * big_n], axis=1)
-        hyper_h, new_hyper_state = self.hyper_cell.step_projected(
-            hyper_px + tf.matmul(h, self.w_hyper_h), hyper_state, training)
-        z = tf.split(tf.matmul(hyper_h, self.w_z) + self.b_z, 8, axis=1)
-        w_alpha = tf.unstack(self.w_alpha)
-        scale_x = _blockwise(z[:4], w_alpha[:4])
-        scale_h = _blockwise(z[4:], w_alpha[4:])
-        add = _blockwise(tf.split(tf.matmul(hyper_h, self.w_zb), 4, axis=1),
-                         tf.unstack(self.w_beta))
-        pre = (scale_x * tf.reshape(xh, [-1, 4, n])
-               + scale_h * tf.reshape(tf.matmul(h, self.w_hh), [-1, 4, n])
-               + add + tf.reshape(self.bias, [4, n]))
-        if self.use_layer_norm:
-            pre = layer_norm(pre, self.ln_gamma, self.ln_beta)
-        new_c, new_h = self._gates_to_cell(pre, c, training)
-        return new_h, tf.concat([new_c, new_h, new_hyper_state], axis=1)
+    def loop_inputs(self, inputs: tf.Tensor) -> Tuple[tf.Tensor, ...]:
+        """(x W_xh as [T, 4, B, n], x W_xh_hyper + hyper bias as [T, B, 4N])."""
+        main = _time_major(_project(inputs, self.w_xh))
+        hyper = self.hyper_cell.loop_inputs(inputs)[0]
+        return _gate_major(main, self.num_units), hyper
 
-    def _norm_cell(self, c: tf.Tensor) -> tf.Tensor:
+    def step_inputs(self, px_t: tf.Tensor) -> Tuple[tf.Tensor, ...]:
+        """Split one step of project_inputs into loop_inputs' layout."""
+        main, hyper = tf.split(px_t, [4 * self.num_units, 4 * self.hyper_num_units], axis=1)
+        if not isinstance(self.hyper_cell, LayerNormLSTMCell):
+            hyper = hyper + self.hyper_cell.bias
+        return _gate_major(main, self.num_units), hyper
+
+    def loop_params(self) -> Tuple[tf.Tensor, ...]:
+        """Weights reshaped gate-major once: W_hh [4, n, n], [W_z | W_zb] [12, N, E], ..."""
+        n, big_n, e = self.num_units, self.hyper_num_units, self.hyper_embedding_size
+
+        def blocks(w: tf.Tensor, k: int, size: int) -> tf.Tensor:
+            """[rows, k * size] -> [k, rows, size]: column block j becomes slice j."""
+            return tf.transpose(tf.reshape(w, [-1, k, size]), [1, 0, 2])
+
+        fused = (blocks(self.w_hh, 4, n),
+                 tf.convert_to_tensor(self.w_hyper_h),
+                 blocks(tf.concat([self.w_z, self.w_zb], axis=1), 12, e),
+                 tf.reshape(tf.concat([self.b_z, tf.zeros([4 * e], self.b_z.dtype)], 0),
+                            [12, 1, e]),
+                 tf.concat([self.w_alpha, self.w_beta], axis=0),
+                 tf.reshape(self.bias, [4, 1, n]))
+        norms = (tf.reshape(self.ln_gamma, [4, 1, n]), tf.reshape(self.ln_beta, [4, 1, n])
+                 ) if self.use_layer_norm else ()
+        cell_norm = (tf.convert_to_tensor(self.ln_c_gamma), tf.convert_to_tensor(self.ln_c_beta))
+        return fused + norms + cell_norm + (self.hyper_cell.loop_params(),)
+
+    def loop_step(self, px: Sequence[tf.Tensor], parts: Sequence[tf.Tensor],
+                  params: Sequence[tf.Tensor], training: bool) -> Tuple[tf.Tensor, tuple]:
+        """One HyperLSTM step on (c, h, hyper_c, hyper_h) -> (h, new parts)."""
+        w_hh, w_hyper_h, w_zz, b_zz, w_ab, bias = params[:6]
+        c, h, hyper_c, hyper_h = parts
+        main_px, hyper_px = px
+        hyper_out, (new_hyper_c, new_hyper_h) = self.hyper_cell.loop_step(
+            (hyper_px + tf.matmul(h, w_hyper_h),), (hyper_c, hyper_h), params[-1], training)
+        # Broadcast batched matmuls give gate-major results without per-step transposes.
+        z = tf.matmul(hyper_out[tf.newaxis], w_zz) + b_zz  # [12, B, E]
+        scale_x, scale_h, add = tf.split(tf.matmul(z, w_ab), 3, axis=0)  # each [4, B, n]
+        pre = scale_x * main_px + scale_h * tf.matmul(h[tf.newaxis], w_hh) + add + bias
+        if self.use_layer_norm:
+            pre = layer_norm(pre, params[6], params[7])
+        new_c, new_h = self._gates_to_cell(tf.unstack(pre), c, training, params[-3:-1])
+        return new_h, (new_c, new_h, new_hyper_c, new_hyper_h)
+
+    def _norm_cell(self, c: tf.Tensor, params: Sequence[tf.Tensor]) -> tf.Tensor:
         """Layer norm of the new cell before the output tanh."""
-        return layer_norm(c, self.ln_c_gamma, self.ln_c_beta)
+        return layer_norm(c, params[0], params[1])
 
 
 CELL_KINDS = ("lstm", "layer_norm", "hyper")
@@ -299,36 +387,44 @@ def make_cell(kind: str, num_units: int, input_size: int, forget_bias: float = 1
 def run_rnn(cell: LSTMCell, inputs: tf.Tensor, lengths: Optional[tf.Tensor] = None,
             initial_state: Optional[tf.Tensor] = None,
             training: bool = False) -> Tuple[tf.Tensor, tf.Tensor]:
-    """Run `cell` over inputs [B, T, D] in a tf.while_loop -> (outputs [B, T, H], final_state).
+    """Run `cell` over inputs [B, T, D] -> (outputs [B, T, H], final_state).
 
     Past a sequence's length its state is carried unchanged and its outputs
     are zero, so final_state is the state after its last valid step
-    (the initial state when the length is 0). T may be dynamic.
+    (the initial state when the length is 0). T may be dynamic. (A Python
+    unroll of the 6-step pieces measured slower than tf.while_loop, forward
+    and backward.)
     """
     inputs = tf.convert_to_tensor(inputs)
     batch, steps = tf.shape(inputs)[0], tf.shape(inputs)[1]
     state = cell.zero_state(batch) if initial_state is None else initial_state
-    # Hoisted: one big matmul for every step's input projection.
-    projected = tf.transpose(cell.project_inputs(inputs), [1, 0, 2])
-    proj_ta = tf.TensorArray(projected.dtype, size=steps, element_shape=projected.shape[1:])
-    proj_ta = proj_ta.unstack(projected)
-    out_ta = tf.TensorArray(inputs.dtype, size=steps,
-                            element_shape=tf.TensorShape([inputs.shape[0], cell.output_size]))
+    parts = cell.split_state(state)
+    # Hoisted: one big matmul for every step's input projection, weights fused once.
+    projected = cell.loop_inputs(inputs)
+    params = cell.loop_params()
     lengths = None if lengths is None else tf.cast(lengths, tf.int32)[:, tf.newaxis]
 
-    def body(t, state, out_ta):
-        h, new_state = cell.step_projected(proj_ta.read(t), state, training)
-        if lengths is not None:
-            valid = t < lengths  # [B, 1]
-            new_state = tf.where(valid, new_state, state)
-            h = tf.where(valid, h, tf.zeros_like(h))
-        return t + 1, new_state, out_ta.write(t, h)
+    def step(t, px, parts):
+        h, new_parts = cell.loop_step(px, parts, params, training)
+        if lengths is None:
+            return h, new_parts
+        valid = t < lengths  # [B, 1]
+        new_parts = tuple(tf.where(valid, new, old) for new, old in zip(new_parts, parts))
+        return tf.where(valid, h, tf.zeros_like(h)), new_parts
 
-    _, final_state, out_ta = tf.while_loop(
-        lambda t, *_: t < steps, body, (tf.constant(0), state, out_ta),
+    proj_tas = [tf.TensorArray(p.dtype, size=steps, element_shape=p.shape[1:]).unstack(p)
+                for p in projected]
+    out_ta = tf.TensorArray(inputs.dtype, size=steps,
+                            element_shape=tf.TensorShape([inputs.shape[0], cell.output_size]))
+
+    def body(t, parts, out_ta):
+        h, new_parts = step(t, [ta.read(t) for ta in proj_tas], parts)
+        return t + 1, new_parts, out_ta.write(t, h)
+
+    _, parts, out_ta = tf.while_loop(
+        lambda t, *_: t < steps, body, (tf.constant(0), parts, out_ta),
         maximum_iterations=steps)
-    outputs = tf.transpose(out_ta.stack(), [1, 0, 2])
-    return outputs, final_state
+    return _time_major(out_ta.stack()), cell.join_state(parts)
 
 
 def bidirectional_last(fw_cell: LSTMCell, bw_cell: LSTMCell, inputs: tf.Tensor,

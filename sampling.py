@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from model import batch_spec
+from encoding import make_encoder
 
 END_ROW = (0.0, 0.0, 0.0, 0.0, 1.0)
 
@@ -72,8 +72,7 @@ class Sampler(tf.Module):
                                      input_signature=sig)
         self.sample_fn = tf.function(lambda y, n, tau, s: decode_loop(model, y, n, False, tau, s),
                                      input_signature=sig)
-        self.encode_fn = tf.function(lambda batch: model.encode(batch, training=False)[0],
-                                     input_signature=[batch_spec(model.hps.piece_len)])
+        self.encode = make_encoder(model)
 
     def generate(self, y, max_len: int, greedy: bool = True, temperature: float = 0.24,
                  seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -82,7 +81,3 @@ class Sampler(tf.Module):
         seq, lengths = fn(tf.convert_to_tensor(y, tf.float32), tf.constant(max_len, tf.int32),
                           tf.constant(temperature, tf.float32), tf.constant(seed, tf.int32))
         return seq.numpy(), lengths.numpy()
-
-    def encode(self, batch: dict) -> np.ndarray:
-        """Codes y = mu of a batch dict."""
-        return self.encode_fn({k: tf.convert_to_tensor(v) for k, v in batch.items()}).numpy()

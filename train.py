@@ -17,9 +17,13 @@ flags.DEFINE_string("data_dir", "datasets", "Folder holding <category>.npz files
 flags.DEFINE_boolean("resume_training", False, "Continue the checkpoints in --log_root.")
 flags.DEFINE_string("hparams", "", "Comma-separated key=value overrides, e.g. 'categories=[bee,bus],z_size=64'.")
 flags.DEFINE_boolean("demo", False, "Train the `small` preset on the built-in demo dataset.")
+flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker"],
+                  "default: one device; mirrored: all GPUs of this machine (MirroredStrategy); "
+                  "multi_worker: MultiWorkerMirroredStrategy over the cluster in TF_CONFIG. "
+                  "hparams batch_size is the global batch, split over the replicas.")
 
 # The demo: small model, short run, so that it finishes in minutes on 2 CPU cores.
-DEMO_HPARAMS = "preset=small,num_steps=500,save_every=2,decay_rate=0.9999"
+DEMO_HPARAMS = "preset=small,num_steps=600,save_every=4,decay_rate=0.9999"
 
 
 def resolve(hparams_text: str, data_dir: str, demo: bool):
@@ -32,19 +36,23 @@ def resolve(hparams_text: str, data_dir: str, demo: bool):
     return hparams_lib.parse(hparams_text, base=hps), demo_dir
 
 
-def run(hparams_text: str, data_dir: str, log_root: str, resume: bool, demo: bool, verbose: int = 1) -> dict:
-    """Load the data, train, and return the run's history."""
-    from training import Trainer, write_summary
+def run(hparams_text: str, data_dir: str, log_root: str, resume: bool, demo: bool, verbose: int = 1,
+        strategy: str = "default") -> dict:
+    """Load the data, train under the named tf.distribute strategy, and return the run's history."""
+    from training import Trainer, make_strategy, write_summary
     hps, data_dir = resolve(hparams_text, data_dir, demo)
+    # Created before any other TensorFlow work: multi-worker setup must come first.
+    dist = make_strategy(strategy)
     data = utils.load_dataset(data_dir, hps.categories, hps.num_per_category, hps.max_seq_len,
                               hps.max_strokes_num, hps.piece_len)
     hps = hps.replace(max_seq_len=data.max_seq_len, max_strokes_num=data.max_strokes_num)
-    trainer = Trainer(hps, data, log_root, verbose=verbose)
+    trainer = Trainer(hps, data, log_root, verbose=verbose, strategy=dist)
     trainer.prepare(resume)
     history = trainer.fit()
-    write_summary(log_root, history)
-    print(f"done: step {history['step']}, best validation loss {history['best_valid']:.2f}; "
-          f"checkpoints in {log_root}")
+    write_summary(trainer.write_root, history)
+    if trainer.chief:
+        print(f"done: step {history['step']}, best validation loss {history['best_valid']:.2f}; "
+              f"checkpoints in {log_root}")
     return history
 
 
@@ -54,7 +62,8 @@ def main(argv: list) -> None:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     from training import TrainingError
     try:
-        run(FLAGS.hparams, FLAGS.data_dir, FLAGS.log_root, FLAGS.resume_training, FLAGS.demo)
+        run(FLAGS.hparams, FLAGS.data_dir, FLAGS.log_root, FLAGS.resume_training, FLAGS.demo,
+            strategy=FLAGS.strategy)
     except (hparams_lib.HParamsError, utils.DataError, TrainingError) as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(1)

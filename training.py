@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import tempfile
 import time
 
 import keras
@@ -21,6 +22,8 @@ RESUME_DIR = "resume"
 # Keys that may change between a run and its resumption.
 RESUMABLE_KEYS = ("num_steps", "save_every", "early_stop_patience", "jit_compile",
                   "learning_rate", "min_learning_rate", "decay_rate")
+STRATEGIES = ("default", "mirrored", "multi_worker")
+BATCH_KEYS = tuple(batch_spec(1))
 
 
 class TrainingError(RuntimeError):
@@ -39,6 +42,193 @@ class DecayingRate(keras.optimizers.schedules.LearningRateSchedule):
 
     def get_config(self) -> dict:
         return {"lr": self.lr, "min_lr": self.min_lr, "decay_rate": self.decay_rate}
+
+
+def make_strategy(name: str) -> tf.distribute.Strategy:
+    """`default` (one device), `mirrored` (the GPUs of this machine) or `multi_worker` (TF_CONFIG)."""
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multi_worker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    raise TrainingError(f"unknown strategy {name!r}; expected one of {STRATEGIES}")
+
+
+def is_chief(strategy: tf.distribute.Strategy) -> bool:
+    """True unless this process is a multi-worker non-chief (which must not write to log_root)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return True
+    if resolver.task_type == "chief":
+        return True
+    has_chief = "chief" in resolver.cluster_spec().as_dict()
+    return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
+
+
+class DynamicLossScale(tf.Module):
+    """float16 loss scaling: halve on non-finite gradients, double after 2000 finite steps."""
+
+    def __init__(self, initial: float = 2.0 ** 15, period: int = 2000):
+        super().__init__(name="loss_scale")
+        self.period = period
+        agg = dict(trainable=False, aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+        self.scale = tf.Variable(initial, dtype=tf.float32, name="scale", **agg)
+        self.good_steps = tf.Variable(0, dtype=tf.int64, name="good_steps", **agg)
+
+    def update(self, finite: tf.Tensor) -> None:
+        """Adjust the scale after a step whose gradients were (not) all finite."""
+        grow = tf.logical_and(finite, self.good_steps + 1 >= self.period)
+        self.scale.assign(tf.where(grow, self.scale * 2.0,
+                                   tf.where(finite, self.scale, tf.maximum(self.scale / 2.0, 1.0))))
+        self.good_steps.assign(tf.where(finite & ~grow, self.good_steps + 1, tf.zeros_like(self.good_steps)))
+
+
+class ReducedAdam(keras.optimizers.Adam):
+    """Adam for gradients that the caller has already all-reduced (and clipped).
+
+    Keras 3 sums the gradients over the replicas inside `apply`, after its own
+    `clipnorm`, i.e. it would clip each replica's part instead of the global
+    gradient. The training step all-reduces and clips itself, so this optimizer
+    skips Keras' second all-reduce; its variables (and checkpoint keys) are Adam's.
+    """
+
+    def _all_reduce_sum_gradients(self, grads_and_vars):
+        return list(grads_and_vars)
+
+
+class Learner:
+    """Model and optimizer created under a tf.distribute strategy, and the training step.
+
+    The loss of a step is averaged over the GLOBAL batch (each replica sums its
+    per-sketch losses and divides by hps.batch_size; the replicas' values are summed),
+    so learning does not depend on the number of replicas. Gradients are all-reduced
+    (summed) first and only then clipped per tensor to norm grad_clip, exactly as on
+    one device; Keras' own `clipnorm` would clip each replica's part before the sum,
+    so the optimizer gets no clipnorm and does not all-reduce again (ReducedAdam).
+    """
+
+    def __init__(self, hps, strategy: tf.distribute.Strategy | None = None):
+        self.hps = hps
+        self.strategy = strategy or tf.distribute.get_strategy()
+        with self.strategy.scope():
+            self.distributed = tf.distribute.has_strategy()
+            self.model = SketchGloc(hps)
+            self.optimizer = ReducedAdam(
+                learning_rate=DecayingRate(hps.learning_rate, hps.min_learning_rate, hps.decay_rate))
+            self.optimizer.build(self.model.trainable_variables)
+            self.loss_scale = DynamicLossScale() if hps.precision == "mixed_float16" else None
+        replicas = self.strategy.num_replicas_in_sync
+        if hps.batch_size % replicas:
+            raise TrainingError(f"batch_size {hps.batch_size} is not a multiple of the "
+                                f"{replicas} replicas of the strategy")
+        if self.distributed and (hps.jit_compile or self.loss_scale is not None):
+            raise TrainingError("jit_compile=True and precision=mixed_float16 are only supported with "
+                                "--strategy=default (use mixed_bfloat16 with several replicas)")
+        self._step_fn = None
+        self._element_spec = None
+
+    def checkpoint_objects(self) -> dict:
+        """What a checkpoint holds besides the training counters (keys stable across strategies)."""
+        objects = dict(model=self.model, optimizer=self.optimizer)
+        if self.loss_scale is not None:
+            objects["loss_scale"] = self.loss_scale
+        return objects
+
+    def distribute(self, dataset: tf.data.Dataset):
+        """Global batches -> what `train_step` takes (per-replica slices when distributed)."""
+        if not self.distributed:
+            return dataset
+        options = tf.data.Options()
+        # Every worker reads every global batch and keeps its own replicas' slices of it.
+        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+        dist = self.strategy.experimental_distribute_dataset(dataset.with_options(options))
+        self._element_spec = dist.element_spec
+        return dist
+
+    def train_step(self, batch) -> tf.Tensor:
+        """One optimizer step on a global batch (from `distribute`); returns the global mean loss."""
+        if self._step_fn is None:
+            self._step_fn = self._build_step()
+        return self._step_fn(batch)
+
+    def _build_step(self):
+        if not self.distributed:
+            return tf.function(self._replica_step, input_signature=[batch_spec(self.hps.piece_len)],
+                               jit_compile=self.hps.jit_compile or None)
+
+        def step(batch):
+            loss = self.strategy.run(self._replica_step, args=(batch,))
+            return self.strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None)
+        spec = None if self._element_spec is None else [self._element_spec]
+        return tf.function(step, input_signature=spec, reduce_retracing=spec is None)
+
+    def _replica_step(self, batch: dict) -> tf.Tensor:
+        """Loss, gradients, all-reduce, per-tensor clip and update, on one replica's slice."""
+        variables = self.model.trainable_variables
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(self.model.sketch_losses(batch, training=True)) / self.hps.batch_size
+            scaled = loss * self.loss_scale.scale if self.loss_scale is not None else loss
+        # Variables without a gradient (sigma's head when the noise is off) are left alone.
+        pairs = [(g, v) for g, v in zip(tape.gradient(scaled, variables), variables) if g is not None]
+        grads, variables = [g for g, _ in pairs], [v for _, v in pairs]
+        ctx = tf.distribute.get_replica_context()
+        if self.distributed:
+            grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM, grads)
+        if self.loss_scale is not None:
+            grads = [g / self.loss_scale.scale for g in grads]
+        grads = [tf.clip_by_norm(g, self.hps.grad_clip) for g in grads]
+        if self.loss_scale is None:
+            self.optimizer.apply_gradients(zip(grads, variables))
+        else:
+            finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in grads])
+            tf.cond(finite, lambda: self.optimizer.apply_gradients(zip(grads, variables)),
+                    lambda: self.optimizer.iterations)
+            self.loss_scale.update(finite)
+        return loss
+
+
+class BatchSource:
+    """Batch b of one epoch of a split, built on its own, so that batches can be prepared in parallel.
+
+    The order is a permutation from `seed` (identity when not shuffling); batch b draws its
+    augmentation and disruption from the generator seeded by (seed, b), so the batches do
+    not depend on the order or the thread that prepares them.
+    """
+
+    def __init__(self, split: utils.Split, hps, data: utils.Dataset, training: bool, seed: int):
+        self.split, self.hps, self.data, self.training, self.seed = split, hps, data, training, seed
+        n = len(split.strokes)
+        self.order = np.random.default_rng(seed).permutation(n) if training else np.arange(n)
+        self.labels = np.asarray(split.labels)
+        self.num_batches = n // hps.batch_size
+
+    def __call__(self, b) -> list:
+        """The arrays of batch b, in BATCH_KEYS order."""
+        size, data = self.hps.batch_size, self.data
+        idx = self.order[int(b) * size:(int(b) + 1) * size]
+        sub = utils.Split(self.split.name, [self.split.strokes[i] for i in idx], self.labels[idx])
+        batch = next(utils.iterate_batches(
+            sub, self.hps, np.random.default_rng([self.seed, int(b)]), training=self.training,
+            re_scale=self.hps.re_scale, shuffle=False, max_seq_len=data.max_seq_len,
+            max_nodes=data.max_strokes_num, scale_factor=data.scale_factor))
+        return [batch[k] for k in BATCH_KEYS]
+
+    def dataset(self) -> tf.data.Dataset:
+        """The epoch's batches as a tf.data pipeline: parallel, deterministic order, prefetching."""
+        spec = batch_spec(self.hps.piece_len)
+        size = self.hps.batch_size
+
+        def load(b):
+            arrays = tf.numpy_function(self, [b], [spec[k].dtype for k in BATCH_KEYS])
+            out = {}
+            for key, value in zip(BATCH_KEYS, arrays):
+                value.set_shape([size] + spec[key].shape.as_list()[1:])
+                out[key] = value
+            return out
+        return (tf.data.Dataset.range(self.num_batches)
+                .map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+                .prefetch(tf.data.AUTOTUNE))
 
 
 def config_extras(data: utils.Dataset) -> dict:
@@ -63,42 +253,45 @@ def check_config(log_root: str, hps, extras: dict) -> None:
 class Trainer:
     """Owns the model, optimizer, checkpoints, summaries and the loop."""
 
-    def __init__(self, hps, data: utils.Dataset, log_root: str, verbose: int = 1):
-        self.hps, self.data, self.log_root, self.verbose = hps, data, log_root, verbose
+    def __init__(self, hps, data: utils.Dataset, log_root: str, verbose: int = 1,
+                 strategy: tf.distribute.Strategy | None = None):
+        self.hps, self.data, self.log_root = hps, data, log_root
         tf.random.set_seed(hps.seed)
-        self.model = SketchGloc(hps)
-        self.optimizer = keras.optimizers.Adam(
-            learning_rate=DecayingRate(hps.learning_rate, hps.min_learning_rate, hps.decay_rate),
-            clipnorm=hps.grad_clip)  # clipnorm clips every gradient tensor on its own, as the original
-        self.optimizer.build(self.model.trainable_variables)
-        self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
-        self.best_valid = tf.Variable(np.inf, dtype=tf.float32, trainable=False, name="best_valid")
-        self.bad_validations = tf.Variable(0, dtype=tf.int64, trainable=False, name="bad_validations")
-        self.ckpt = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer, epoch=self.epoch,
-                                        best_valid=self.best_valid, bad_validations=self.bad_validations)
-        self.best_manager = tf.train.CheckpointManager(self.ckpt, log_root, max_to_keep=5)
+        self.learner = Learner(hps, strategy)
+        self.model, self.optimizer = self.learner.model, self.learner.optimizer
+        self.chief = is_chief(self.learner.strategy)
+        self.verbose = verbose if self.chief else 0
+        # Non-chief workers take part in every save (it may involve collectives) but
+        # write to a scratch folder, as the tf.distribute documentation recommends.
+        self.write_root = log_root if self.chief else tempfile.mkdtemp(prefix="sketchgloc_worker_")
+        with self.learner.strategy.scope():
+            self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+            self.best_valid = tf.Variable(np.inf, dtype=tf.float32, trainable=False, name="best_valid")
+            self.bad_validations = tf.Variable(0, dtype=tf.int64, trainable=False, name="bad_validations")
+        self.ckpt = tf.train.Checkpoint(epoch=self.epoch, best_valid=self.best_valid,
+                                        bad_validations=self.bad_validations,
+                                        **self.learner.checkpoint_objects())
+        self.best_manager = tf.train.CheckpointManager(self.ckpt, self.write_root, max_to_keep=5)
         self.resume_manager = tf.train.CheckpointManager(
-            self.ckpt, os.path.join(log_root, RESUME_DIR), max_to_keep=2)
-        self.writer = tf.summary.create_file_writer(os.path.join(log_root, "tensorboard"))
+            self.ckpt, os.path.join(self.write_root, RESUME_DIR), max_to_keep=2)
+        self.writer = tf.summary.create_file_writer(os.path.join(self.write_root, "tensorboard"))
         self.sampler = Sampler(self.model)
-        spec = batch_spec(hps.piece_len)
-        self.train_step = tf.function(self._train_step, input_signature=[spec],
-                                      jit_compile=hps.jit_compile or None)
         self.eval_step = tf.function(lambda b: self.model.loss(b, training=False),
-                                     input_signature=[spec])
+                                     input_signature=[batch_spec(hps.piece_len)])
 
     @property
     def step(self) -> int:
         """Optimizer steps taken so far."""
         return int(self.optimizer.iterations.numpy())
 
-    def _train_step(self, batch: dict) -> tf.Tensor:
-        variables = self.model.trainable_variables
-        with tf.GradientTape() as tape:
-            loss = self.model.loss(batch, training=True)
-        grads = tape.gradient(loss, variables)
-        self.optimizer.apply_gradients(zip(grads, variables))
-        return loss
+    def train_step(self, batch) -> tf.Tensor:
+        """One optimizer step on a batch of `train_batches`; returns the global mean loss."""
+        return self.learner.train_step(batch)
+
+    def latest_checkpoint(self) -> str | None:
+        """Newest resume (else best) checkpoint in log_root, which every worker restores."""
+        return (tf.train.latest_checkpoint(os.path.join(self.log_root, RESUME_DIR))
+                or tf.train.latest_checkpoint(self.log_root))
 
     # ---- setup -------------------------------------------------------------
     def prepare(self, resume: bool) -> None:
@@ -106,7 +299,7 @@ class Trainer:
         os.makedirs(self.log_root, exist_ok=True)
         config = os.path.join(self.log_root, CONFIG_NAME)
         extras = config_extras(self.data)
-        latest = self.resume_manager.latest_checkpoint or self.best_manager.latest_checkpoint
+        latest = self.latest_checkpoint()
         if resume and os.path.exists(config):
             check_config(self.log_root, self.hps, extras)
             if latest:
@@ -116,7 +309,8 @@ class Trainer:
         elif latest:
             raise TrainingError(f"{self.log_root} already holds checkpoints; pass --resume_training=True "
                                 "to continue them or choose another --log_root")
-        hparams_lib.save(self.hps, config, **extras)
+        if self.chief:
+            hparams_lib.save(self.hps, config, **extras)
 
     def log(self, text: str) -> None:
         """Print a line unless quiet."""
@@ -125,13 +319,14 @@ class Trainer:
 
     # ---- data --------------------------------------------------------------
     def batches(self, split, training: bool, seed: int) -> tf.data.Dataset:
-        """A split's full batches as a prefetching tf.data pipeline."""
-        hps, data = self.hps, self.data
-        gen = lambda: utils.iterate_batches(
-            split, hps, np.random.default_rng(seed), training=training, re_scale=hps.re_scale,
-            shuffle=training, max_seq_len=data.max_seq_len, max_nodes=data.max_strokes_num,
-            scale_factor=data.scale_factor)
-        return tf.data.Dataset.from_generator(gen, output_signature=batch_spec(hps.piece_len)).prefetch(2)
+        """A split's full global batches as a parallel, prefetching tf.data pipeline."""
+        return BatchSource(split, self.hps, self.data, training, seed).dataset()
+
+    def train_batches(self, seed: int, count: int | None = None, repeat: bool = False):
+        """The training input path: shuffled batches, distributed over the replicas."""
+        data = self.batches(self.data.train, True, seed)
+        data = data.repeat() if repeat else data
+        return self.learner.distribute(data.take(count) if count is not None else data)
 
     def evaluate(self, split) -> float:
         """Mean loss (y = mu, seeded disruption) over a split's full batches."""
@@ -166,7 +361,7 @@ class Trainer:
         bar = keras.utils.Progbar(left, stateful_metrics=["loss", "sketches/s", "lr"],
                                   verbose=self.verbose)
         self.log(f"epoch {epoch + 1} (step {self.step}/{hps.num_steps})")
-        data = self.batches(self.data.train, True, seed=hps.seed + epoch).take(left)
+        data = self.train_batches(hps.seed + epoch, count=left)
         start = time.perf_counter()
         for i, batch in enumerate(data):
             loss = float(self.train_step(batch))

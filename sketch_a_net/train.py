@@ -14,7 +14,6 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 import tensorflow as tf
-from tensorflow.core.framework import summary_pb2
 
 from sketch_a_net.model import CPU_WIDTH, SketchANet, layer_widths
 from sketch_a_net.raster import rasterize_many
@@ -68,15 +67,6 @@ def predict(model: SketchANet, images: np.ndarray, batch_size: int = 500) -> np.
 def _logits(model: SketchANet, images: tf.Tensor) -> tf.Tensor:
     """Inference-mode logits (traced once per model and batch size)."""
     return model(images, training=False)
-
-
-def _scalar(name: str, value: float, step: int) -> None:
-    """Write a TensorBoard scalar without needing the tensorboard package."""
-    # tf.summary.scalar lives in the tensorboard package, which is not a
-    # dependency; this is the same record with the scalar plugin's metadata.
-    metadata = summary_pb2.SummaryMetadata(data_class=summary_pb2.DATA_CLASS_SCALAR)
-    metadata.plugin_data.plugin_name = "scalars"
-    tf.summary.write(name, tf.constant(value, tf.float32), step=step, metadata=metadata)
 
 
 def make_train_step(model: SketchANet, optimizer: tf.keras.optimizers.Optimizer):
@@ -152,9 +142,9 @@ def train_classifier(train_points: Sequence[np.ndarray], train_labels: np.ndarra
         bar.update(steps, [("loss", stats["loss"]), ("acc", stats["accuracy"]),
                            ("val_acc", val_acc)], finalize=True)
         with writer.as_default(step=epoch):
-            _scalar("train/loss", stats["loss"], epoch)
-            _scalar("train/accuracy", stats["accuracy"], epoch)
-            _scalar("valid/accuracy", val_acc, epoch)
+            tf.summary.scalar("train/loss", stats["loss"], step=epoch)
+            tf.summary.scalar("train/accuracy", stats["accuracy"], step=epoch)
+            tf.summary.scalar("valid/accuracy", val_acc, step=epoch)
         # Ties go to the later, better-fitted epoch (validation often saturates).
         if val_acc >= best_acc:
             epoch_var.assign(epoch)

@@ -1,6 +1,7 @@
 """training.py / train.py: config file, resume, kill -9 recovery, refusals, non-finite loss."""
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -23,8 +24,23 @@ def run_tiny(log_root, extra="", resume=False):
     return train.run(f"{TINY},{extra}".strip(","), None, str(log_root), resume, True, verbose=0)
 
 
-def test_config_written_and_resume_continues_step_counter(tmp_path):
-    first = run_tiny(tmp_path, "num_steps=15")
+@pytest.fixture(scope="module")
+def trained_once(tmp_path_factory):
+    """One 15-step run shared by the tests below (each works on its own copy)."""
+    root = tmp_path_factory.mktemp("trained") / "run"
+    return root, run_tiny(root, "num_steps=15")
+
+
+@pytest.fixture
+def trained(trained_once, tmp_path):
+    root, history = trained_once
+    copy = tmp_path / "run"
+    shutil.copytree(root, copy)
+    return copy, history
+
+
+def test_config_written_and_resume_continues_step_counter(trained):
+    tmp_path, first = trained
     assert first["step"] == 15
     hps, extra = hparams.load(str(tmp_path / training.CONFIG_NAME))
     assert hps.max_seq_len > 0 and hps.max_strokes_num > 0 and extra["scale_factor"] > 0
@@ -35,20 +51,20 @@ def test_config_written_and_resume_continues_step_counter(tmp_path):
     assert second["best_valid"] <= first["best_valid"]
 
 
-def test_existing_checkpoints_are_never_overwritten(tmp_path):
-    run_tiny(tmp_path, "num_steps=15")
+def test_existing_checkpoints_are_never_overwritten(trained):
+    tmp_path, _ = trained
     with pytest.raises(training.TrainingError, match="resume_training"):
         run_tiny(tmp_path, "num_steps=15")
 
 
-def test_resume_with_other_hparams_is_refused_naming_keys(tmp_path):
-    run_tiny(tmp_path, "num_steps=15")
+def test_resume_with_other_hparams_is_refused_naming_keys(trained):
+    tmp_path, _ = trained
     with pytest.raises(training.TrainingError, match=r"z_size.*saved 8 vs requested 12"):
         run_tiny(tmp_path, "num_steps=30,z_size=12", resume=True)
 
 
-def test_cli_mismatch_prints_one_line_and_exits_nonzero(tmp_path):
-    run_tiny(tmp_path, "num_steps=15")
+def test_cli_mismatch_prints_one_line_and_exits_nonzero(trained):
+    tmp_path, _ = trained
     proc = subprocess.run(
         [sys.executable, "train.py", "--demo", f"--log_root={tmp_path}", "--resume_training=True",
          f"--hparams={TINY},num_steps=30,batch_size=10"],
@@ -58,8 +74,8 @@ def test_cli_mismatch_prints_one_line_and_exits_nonzero(tmp_path):
     assert len(errors) == 1 and "batch_size" in errors[0] and "Traceback" not in proc.stderr
 
 
-def test_non_finite_loss_stops_with_clear_message(tmp_path):
-    run_tiny(tmp_path, "num_steps=15")
+def test_non_finite_loss_stops_with_clear_message(trained):
+    tmp_path, _ = trained
     before = sorted(os.listdir(tmp_path))
     with pytest.raises(training.TrainingError, match="loss became nan"):
         # A learning rate of 1e30 makes the first update blow the weights up.

@@ -1,0 +1,203 @@
+"""Export a trained SketchGloc as a TensorFlow SavedModel that needs only TensorFlow to run.
+
+    python export.py --checkpoint DIR [--ckpt_id 0] --out EXPORT_DIR
+
+`m = tf.saved_model.load(EXPORT_DIR)` works without this repository. Every
+coordinate is in normalised units: multiply by `scale_factor` (in
+EXPORT_DIR/model_config.json, also `m.scale_factor`) to get QuickDraw units.
+
+Signatures (`m.signatures[name](**inputs)` returns a dict):
+
+* `encode(points [B,S,P,2] f32, piece_lengths [B,S] i32, relations [B,S,S,9] f32)`
+  -> `codes [B,z]`: the encoder on graph_builder.build_batch's tensors
+  (absolute piece points, pieces per node, the 9 grid relations), which the
+  caller builds in numpy.
+* `encode_strokes(strokes [B,N,3] f32, lengths [B] i32)` -> `codes [B,z]`:
+  the same, with the pieces and grid relations built in TensorFlow from
+  zero-padded normalised stroke-3 sketches (no disruption).
+* `generate(codes [B,z] f32)` and `generate_max_len(codes, max_len i32 scalar)`
+  -> `sequences [B,T,5]` (absolute 5-D rows, END rows after the end),
+  `lengths [B]` (points before the end; T when none ended) and
+  `strokes [B,T,3]` (stroke-3 dx, dy, pen_lifted; zero rows from `lengths` on).
+  Greedy decoding, T = max_len (default: the model's max_seq_len).
+
+The same functions are attributes of `m`: `m.encode(...)`, `m.encode_strokes(...)`,
+`m.generate(codes)` or `m.generate(codes, max_len)` (returning the same dicts).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import TYPE_CHECKING
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import checkpoints  # noqa: E402
+import hparams as hparams_lib  # noqa: E402
+
+if TYPE_CHECKING:  # TensorFlow is imported late so that a bad --checkpoint fails fast
+    import numpy as np
+    import tensorflow as tf
+
+SIGNATURES = ("encode", "encode_strokes", "generate", "generate_max_len")
+
+
+class ExportError(Exception):
+    """A bad --out folder; the message is one line."""
+
+
+def check_out(out: str) -> None:
+    """Refuse a non-empty --out folder unless it holds an earlier export (replaced)."""
+    if os.path.isfile(out):
+        raise ExportError(f"{out}: is a file, not a folder")
+    if os.path.isdir(out) and os.listdir(out) and not os.path.isfile(os.path.join(out, "saved_model.pb")):
+        raise ExportError(f"{out}: folder is not empty and holds no earlier export")
+
+
+def strokes_to_graph(strokes: tf.Tensor, lengths: tf.Tensor, piece_len: int, max_nodes: int,
+                     cells: np.ndarray) -> dict:
+    """TF twin of graph_builder.build_batch's encoder inputs (re_scale 0, padded to the batch).
+
+    strokes: [B, N, 3] stroke-3 zero-padded past lengths [B]; cells: graph_builder.CELLS.
+    """
+    import tensorflow as tf
+
+    batch, steps = tf.shape(strokes)[0], tf.shape(strokes)[1]
+    valid = tf.sequence_mask(lengths, steps)
+    pen = strokes[..., 2] > 0.5
+    # float64 sums, as utils.absolute_flat, so the absolute points match bit for bit.
+    xy = tf.cast(tf.cumsum(tf.cast(strokes[..., :2], tf.float64), axis=1), tf.float32)
+    start = tf.concat([tf.ones([batch, 1], tf.bool), pen[:, :-1]], axis=1)
+    time = tf.broadcast_to(tf.range(steps)[None, :], [batch, steps])
+    # Position inside the pen stroke = time - time of the stroke's first point.
+    stroke = tf.cumsum(tf.cast(start, tf.int32), axis=1) - 1 + tf.range(batch)[:, None] * steps
+    first = tf.math.unsorted_segment_min(time, stroke, batch * steps)
+    pos = time - tf.gather(first, stroke)
+    new_piece = tf.logical_and(tf.equal(pos % piece_len, 0), valid)
+    node = tf.cumsum(tf.cast(new_piece, tf.int32), axis=1) - 1
+    num_nodes = tf.minimum(tf.reduce_sum(tf.cast(new_piece, tf.int32), axis=1), max_nodes)
+    size = tf.reduce_max(num_nodes)
+
+    idx = tf.where(tf.logical_and(valid, node < max_nodes))  # pieces past the cap are dropped
+    b, n = tf.cast(idx[:, 0], tf.int32), tf.gather_nd(node, idx)
+    kept = tf.gather_nd(xy, idx)
+    points = tf.scatter_nd(tf.stack([b, n, tf.gather_nd(pos, idx) % piece_len], 1), kept,
+                           tf.stack([batch, size, piece_len, 2]))
+    piece_lengths = tf.scatter_nd(tf.stack([b, n], 1), tf.ones_like(b), tf.stack([batch, size]))
+    seg = b * size + n
+    low = tf.reshape(tf.math.unsorted_segment_min(kept, seg, batch * size), [batch, size, 2])
+    high = tf.reshape(tf.math.unsorted_segment_max(kept, seg, batch * size), [batch, size, 2])
+    return {"points": points, "piece_lengths": piece_lengths,
+            "relations": grid_relations(low, high, num_nodes, cells)}
+
+
+def grid_relations(low: tf.Tensor, high: tf.Tensor, num_nodes: tf.Tensor, cells: np.ndarray) -> tf.Tensor:
+    """Relations [B,S,S,9] from node boxes low/high [B,S,2]: row (i, j) = cells reached by j around i."""
+    import tensorflow as tf
+
+    box = tf.stack([low[..., 0], high[..., 0], low[..., 1], high[..., 1]], axis=-1)  # x0 x1 y0 y1
+    coord = box[:, None, :, :]
+    lo = tf.gather(box, [0, 0, 2, 2], axis=-1)[:, :, None, :]
+    hi = tf.gather(box, [1, 1, 3, 3], axis=-1)[:, :, None, :]
+    # Class 0 below node i's box, 2 above it, 1 on or inside its borders (graph_builder._codes).
+    cls = tf.cast(coord >= lo, tf.int32) + tf.cast(coord > hi, tf.int32)
+    code = tf.reduce_sum(cls * tf.constant([27, 9, 3, 1]), axis=-1)
+    real = tf.sequence_mask(num_nodes, tf.shape(box)[1])
+    pair = tf.logical_and(real[:, :, None], real[:, None, :])
+    rel = tf.gather(tf.constant(cells, tf.float32), code)
+    return tf.where(pair[..., None], rel, tf.zeros_like(rel))
+
+
+def sequences_to_strokes(seq: tf.Tensor, lengths: tf.Tensor) -> tf.Tensor:
+    """Absolute 5-D rows [B,T,5] -> stroke-3 [B,T,3] zero from `lengths` on (as utils.to_stroke3)."""
+    import tensorflow as tf
+
+    xy = tf.cast(seq[..., :2], tf.float64)
+    delta = tf.cast(xy - tf.pad(xy[:, :-1], [[0, 0], [1, 0], [0, 0]]), tf.float32)
+    lifted = tf.cast(tf.equal(tf.argmax(seq[..., 2:5], axis=-1, output_type=tf.int32), 1), tf.float32)
+    rows = tf.concat([delta, lifted[..., None]], axis=-1)
+    valid = tf.sequence_mask(lengths, tf.shape(seq)[1])
+    return tf.where(valid[..., None], rows, tf.zeros_like(rows))
+
+
+def build_module(model: tf.Module, scale_factor: float) -> tuple:
+    """(tf.Module holding the model and its traced functions, {signature name: concrete function})."""
+    import tensorflow as tf
+
+    import graph_builder
+    from sampling import decode_loop
+
+    hps = model.hps
+    f32, i32 = tf.float32, tf.int32
+    module = tf.Module(name="sketchgloc_export")
+    module.model = model
+    module.scale_factor = tf.Variable(scale_factor, dtype=f32, trainable=False, name="scale_factor")
+    module.max_seq_len = tf.Variable(hps.max_seq_len, dtype=i32, trainable=False, name="max_seq_len")
+    module.z_size = tf.Variable(hps.z_size, dtype=i32, trainable=False, name="z_size")
+    cells = graph_builder.CELLS
+
+    def codes_of(batch: dict) -> dict:
+        return {"codes": model.encode(batch, training=False)[0]}
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None, hps.piece_len, 2], f32, "points"),
+                                  tf.TensorSpec([None, None], i32, "piece_lengths"),
+                                  tf.TensorSpec([None, None, None, 9], f32, "relations")])
+    def encode(points, piece_lengths, relations):
+        return codes_of({"points": points, "piece_lengths": piece_lengths, "relations": relations})
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None, 3], f32, "strokes"),
+                                  tf.TensorSpec([None], i32, "lengths")])
+    def encode_strokes(strokes, lengths):
+        tf.debugging.assert_positive(lengths, "every sketch needs at least one point")
+        tf.debugging.assert_less_equal(lengths, tf.shape(strokes)[1], "lengths beyond the strokes")
+        return codes_of(strokes_to_graph(strokes, lengths, hps.piece_len, hps.max_strokes_num, cells))
+
+    @tf.function
+    def generate(codes, max_len=None):
+        max_len = module.max_seq_len if max_len is None else max_len
+        seq, lengths = decode_loop(model, codes, tf.convert_to_tensor(max_len, i32), True,
+                                   tf.constant(1.0), tf.constant(0))
+        return {"sequences": seq, "lengths": lengths, "strokes": sequences_to_strokes(seq, lengths)}
+
+    module.encode, module.encode_strokes, module.generate = encode, encode_strokes, generate
+    codes_spec = tf.TensorSpec([None, hps.z_size], f32, "codes")
+    signatures = {
+        "encode": encode.get_concrete_function(),
+        "encode_strokes": encode_strokes.get_concrete_function(),
+        "generate": generate.get_concrete_function(codes_spec),
+        "generate_max_len": generate.get_concrete_function(codes_spec, tf.TensorSpec([], i32, "max_len")),
+    }
+    return module, signatures
+
+
+def export(checkpoint: str, out: str, ckpt_id: int = 0) -> str:
+    """Write the SavedModel and model_config.json of a training folder's checkpoint to `out`."""
+    hps, extras, _ = checkpoints.check_folder(checkpoint, ckpt_id)
+    check_out(out)
+    import tensorflow as tf
+
+    model, hps, extras, _ = checkpoints.load_model(checkpoint, ckpt_id)
+    module, signatures = build_module(model, float(extras["scale_factor"]))
+    tf.saved_model.save(module, out, signatures=signatures)
+    hparams_lib.save(hps, os.path.join(out, checkpoints.CONFIG_NAME), **extras)
+    return out
+
+
+def main(argv: list | None = None) -> int:
+    """CLI: print the export folder; one `error:` line on stderr and status 1 on a user error."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--checkpoint", required=True, help="training --log_root folder (or a ckpt prefix)")
+    parser.add_argument("--ckpt_id", type=int, default=0, help="checkpoint step; 0: the latest best")
+    parser.add_argument("--out", required=True, help="folder for the SavedModel")
+    args = parser.parse_args(argv)
+    try:
+        print(export(args.checkpoint, args.out, args.ckpt_id))
+    except (checkpoints.CheckpointError, ExportError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
