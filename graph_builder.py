@@ -139,6 +139,26 @@ def grid_relations_batch(sketches: Sequence[Sequence[np.ndarray]], max_nodes: in
     return relations_from_boxes(boxes, counts, size)
 
 
+def grid_relations_loop(pieces: list, max_nodes: int) -> np.ndarray:
+    """Plain per-pair Python reading of SPEC section 5: the reference for tests and benchmarks."""
+    out = np.zeros((max_nodes, max_nodes, 9), np.float32)
+    boxes = [(p[:, 0].min(), p[:, 0].max(), p[:, 1].min(), p[:, 1].max()) for p in pieces[:max_nodes]]
+
+    def column(v, low, high):
+        return 0 if v < low else (2 if v > high else 1)
+
+    for i, (ix0, ix1, iy0, iy1) in enumerate(boxes):
+        for j, (jx0, jx1, jy0, jy1) in enumerate(boxes):
+            c0, c1 = column(jx0, ix0, ix1), column(jx1, ix0, ix1)
+            r0, r1 = column(jy0, iy0, iy1), column(jy1, iy0, iy1)
+            spans_all = (c0, c1, r0, r1) == (0, 2, 0, 2)
+            for c in range(c0, c1 + 1):
+                for r in range(r0, r1 + 1):
+                    if not (spans_all and (c, r) == (1, 1)):
+                        out[i, j, 3 * c + r] = 1.0
+    return out
+
+
 def build_batch(strokes: Sequence[np.ndarray], labels: Sequence[int], *, piece_len: int,
                 max_nodes: int, max_seq_len: int, re_scale: float = 0.0,
                 rng: np.random.Generator | None = None, pad_to_batch: bool = True) -> dict:

@@ -33,3 +33,19 @@ def sketch_grid(rows: list[list[np.ndarray]], titles: list[str], path: str) -> N
     fig.tight_layout()
     fig.savefig(path, dpi=80)
     plt.close(fig)
+
+
+def loss_curve(records: list[dict], path: str) -> None:
+    """Save train (epoch mean) and validation loss against the step."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for key, style in (("train", "-"), ("valid", "o-")):
+        points = [(r["step"], r[key]) for r in records if r.get(key) is not None]
+        if points:
+            ax.plot(*zip(*points), style, label=key)
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss (sum over time, mean over sketches)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)

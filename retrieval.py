@@ -142,11 +142,9 @@ def load_sketches(paths: list, max_seq_len: int) -> list:
     out = []
     for path in paths:
         try:
-            seq = np.load(path)
-        except (OSError, ValueError) as err:
-            raise RetrievalError(f"{path}: unreadable ({err})") from None
-        if seq.ndim != 2 or seq.shape[1] != 5:
-            raise RetrievalError(f"{path}: expected an absolute 5-D sequence [T, 5], got shape {seq.shape}")
+            seq = utils.load_five(path)
+        except utils.DataError as err:
+            raise RetrievalError(str(err)) from None
         points = utils.five_to_points(seq)[:max_seq_len]
         if not len(points):
             # A generation that ended at once: encode it as a single dot at the origin.

@@ -19,6 +19,7 @@ from sampling import Sampler
 
 CONFIG_NAME = "model_config.json"
 RESUME_DIR = "resume"
+LOSSES_NAME = "losses.json"
 # Keys that may change between a run and its resumption.
 RESUMABLE_KEYS = ("num_steps", "save_every", "early_stop_patience", "jit_compile",
                   "learning_rate", "min_learning_rate", "decay_rate")
@@ -362,9 +363,10 @@ class Trainer:
                                   verbose=self.verbose)
         self.log(f"epoch {epoch + 1} (step {self.step}/{hps.num_steps})")
         data = self.train_batches(hps.seed + epoch, count=left)
-        start = time.perf_counter()
+        start, self.epoch_losses = time.perf_counter(), []
         for i, batch in enumerate(data):
             loss = float(self.train_step(batch))
+            self.epoch_losses.append(loss)
             if not math.isfinite(loss):
                 raise TrainingError(f"loss became {loss} at step {self.step}; training stopped, "
                                     f"the last good checkpoint in {self.log_root} is intact")
@@ -395,8 +397,23 @@ class Trainer:
             self.bad_validations.assign_add(1)
             line += f" (best {float(self.best_valid.numpy()):.2f}, {int(self.bad_validations.numpy())} without improvement)"
         self.resume_manager.save(checkpoint_number=self.step)
+        self.record_losses(valid)
         self.log(line)
         return valid
+
+    def record_losses(self, valid: float) -> None:
+        """Append to losses.json and redraw loss_curve.png (both survive a resume)."""
+        path = os.path.join(self.write_root, LOSSES_NAME)
+        records = []
+        if os.path.exists(path):
+            with open(path) as f:
+                records = json.load(f)
+        records = [r for r in records if r["step"] < self.step]  # a resumed run rewrites its future
+        train = float(np.mean(self.epoch_losses)) if getattr(self, "epoch_losses", None) else None
+        records.append({"step": self.step, "train": train, "valid": valid})
+        with open(path, "w") as f:
+            json.dump(records, f, indent=1)
+        plots.loss_curve(records, os.path.join(self.write_root, "loss_curve.png"))
 
     def draw_samples(self, count: int = 6) -> str:
         """PNG grid of reconstructions of the first validation sketches."""

@@ -89,6 +89,17 @@ def to_five(points: np.ndarray, max_seq_len: int) -> np.ndarray:
     return seq
 
 
+def load_five(path: str) -> np.ndarray:
+    """A generated absolute 5-D sequence [T, 5] saved as .npy; DataError when unreadable or misshapen."""
+    try:
+        seq = np.load(path)
+    except (OSError, ValueError) as err:
+        raise DataError(f"{path}: unreadable ({err})") from None
+    if seq.ndim != 2 or seq.shape[1] != 5:
+        raise DataError(f"{path}: expected an absolute 5-D sequence [T, 5], got shape {seq.shape}")
+    return seq
+
+
 def five_to_points(seq: np.ndarray) -> np.ndarray:
     """Absolute 5-D rows -> absolute (x, y, pen_lifted), cut before the first end-of-sketch row.
 

@@ -38,26 +38,6 @@ def data_location() -> tuple[str, list, str]:
     return data_dir, list(categories), f"demo data {data_dir}"
 
 
-def loop_relations(pieces: list, max_nodes: int) -> np.ndarray:
-    """Plain per-pair Python reading of SPEC section 5 (boxes computed once per piece)."""
-    out = np.zeros((max_nodes, max_nodes, 9), np.float32)
-    boxes = [(p[:, 0].min(), p[:, 0].max(), p[:, 1].min(), p[:, 1].max()) for p in pieces[:max_nodes]]
-
-    def column(v, low, high):
-        return 0 if v < low else (2 if v > high else 1)
-
-    for i, (ix0, ix1, iy0, iy1) in enumerate(boxes):
-        for j, (jx0, jx1, jy0, jy1) in enumerate(boxes):
-            c0, c1 = column(jx0, ix0, ix1), column(jx1, ix0, ix1)
-            r0, r1 = column(jy0, iy0, iy1), column(jy1, iy0, iy1)
-            spans_all = (c0, c1, r0, r1) == (0, 2, 0, 2)
-            for c in range(c0, c1 + 1):
-                for r in range(r0, r1 + 1):
-                    if not (spans_all and (c, r) == (1, 1)):
-                        out[i, j, 3 * c + r] = 1.0
-    return out
-
-
 def best_time(fn, repeats: int) -> tuple[float, object]:
     """Fastest of `repeats` calls and the last result."""
     best, result = float("inf"), None
@@ -90,7 +70,7 @@ def grid_speedup(ds: utils.Dataset) -> dict:
     sketches = [graph_builder.split_pieces(utils.to_absolute(s), ds.piece_len)
                 for s in ds.train.strokes[:GRID_SKETCHES]]
     cap = ds.max_strokes_num
-    loop_s, expected = best_time(lambda: [loop_relations(p, cap) for p in sketches], 2)
+    loop_s, expected = best_time(lambda: [graph_builder.grid_relations_loop(p, cap) for p in sketches], 2)
     per_call_s, single = best_time(lambda: [graph_builder.grid_relations(p, cap) for p in sketches], 3)
     # As in training: batches of BATCH_SIZE sketches, every one padded to the node cap.
     batched_s, batched = best_time(lambda: [

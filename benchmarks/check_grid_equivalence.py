@@ -19,7 +19,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import graph_builder  # noqa: E402
 import utils  # noqa: E402
-from bench_batches import loop_relations  # noqa: E402
 
 PATH = os.path.join(REPO, "..", "shared", "data", "aaron_sheep.npz")
 
@@ -39,7 +38,7 @@ def main() -> int:
         chunk = sketches[first:first + 100]
         batched = graph_builder.grid_relations_batch(chunk, cap)
         for k, pieces in enumerate(chunk):
-            expected = loop_relations(pieces, cap)
+            expected = graph_builder.grid_relations_loop(pieces, cap)
             if not (np.array_equal(graph_builder.grid_relations(pieces, cap), expected)
                     and np.array_equal(batched[k], expected)):
                 print(f"sketch {first + k}: grid_relations differs from the loop reference")

@@ -18,6 +18,7 @@ from typing import Dict, List, Sequence, Tuple
 import numpy as np
 import tensorflow as tf
 
+import utils
 from sketch_a_net.model import SketchANet
 from sketch_a_net.raster import rasterize_many
 from sketch_a_net.train import CONFIG_NAME, predict
@@ -94,19 +95,15 @@ def read_samples(sample_dir: str) -> Tuple[List[str], List[Tuple[int, int, np.nd
             raise RecError(f"{path}: category index {c} but {META_NAME} lists "
                            f"{len(categories)} categories")
         try:
-            seq = np.load(path)
-        except (OSError, ValueError) as e:
-            raise RecError(f"{path}: unreadable ({e!r})") from None
-        if seq.ndim != 2 or seq.shape[1] != 5:
-            raise RecError(f"{path}: expected an absolute 5-D sequence [T, 5], got {seq.shape}")
+            seq = utils.load_five(path)
+        except utils.DataError as err:
+            raise RecError(str(err)) from None
         samples.append((c, i, seq))
     return categories, samples
 
 
 def evaluate_rec(classifier_dir: str, sample_dir: str, write: bool = True) -> Dict:
     """Classify the generated sketches of sample_dir; return (and write) the Rec summary."""
-    import utils  # the project's data module (numpy only)
-
     classifier = load_classifier(classifier_dir)
     categories, samples = read_samples(sample_dir)
     known = classifier.categories

@@ -10,26 +10,6 @@ import utils
 SHEEP_SUBSET = 500  # all sheep sketches: benchmarks/check_grid_equivalence.py
 
 
-def loop_relations(pieces, max_nodes):
-    """Plain per-pair reading of SPEC section 5, the reference for the vectorised code."""
-    out = np.zeros((max_nodes, max_nodes, 9), np.float32)
-    boxes = [(p[:, 0].min(), p[:, 0].max(), p[:, 1].min(), p[:, 1].max()) for p in pieces[:max_nodes]]
-
-    def column(v, low, high):
-        return 0 if v < low else (2 if v > high else 1)
-
-    for i, (ix0, ix1, iy0, iy1) in enumerate(boxes):
-        for j, (jx0, jx1, jy0, jy1) in enumerate(boxes):
-            c0, c1 = column(jx0, ix0, ix1), column(jx1, ix0, ix1)
-            r0, r1 = column(jy0, iy0, iy1), column(jy1, iy0, iy1)
-            spans_all = (c0, c1, r0, r1) == (0, 2, 0, 2)
-            for c in range(c0, c1 + 1):
-                for r in range(r0, r1 + 1):
-                    if not (spans_all and (c, r) == (1, 1)):
-                        out[i, j, 3 * c + r] = 1.0
-    return out
-
-
 def box(x0, x1, y0, y1):
     """A piece whose bounding box is [x0,x1]x[y0,y1] (its two corners)."""
     return np.array([[x0, y0], [x1, y1]], np.float32)
@@ -133,7 +113,7 @@ def test_invariants_on_random_pieces():
         rel = gb.grid_relations(pieces, 12)
         assert (rel[:n, :n].sum(-1) >= 1).all()  # every real pair has a relation
         assert not rel[n:].any() and not rel[:, n:].any()
-        np.testing.assert_array_equal(rel, loop_relations(pieces, 12))
+        np.testing.assert_array_equal(rel, gb.grid_relations_loop(pieces, 12))
         boxes = gb.piece_boxes(pieces)
         for i, j in zip(*np.nonzero(rel[:n, :n, 4] == 0)):
             # the centre is empty only when j spans the whole grid or misses the middle
@@ -171,7 +151,7 @@ def test_vectorised_relations_equal_loop_on_sheep(sheep_pieces):
     max_nodes = 72
     batch = gb.grid_relations_batch(sheep_pieces, max_nodes)
     for b, pieces in enumerate(sheep_pieces):
-        expected = loop_relations(pieces, max_nodes)
+        expected = gb.grid_relations_loop(pieces, max_nodes)
         np.testing.assert_array_equal(gb.grid_relations(pieces, max_nodes), expected)
         np.testing.assert_array_equal(batch[b], expected)
 

@@ -45,9 +45,12 @@ def test_config_written_and_resume_continues_step_counter(trained):
     hps, extra = hparams.load(str(tmp_path / training.CONFIG_NAME))
     assert hps.max_seq_len > 0 and hps.max_strokes_num > 0 and extra["scale_factor"] > 0
     assert os.listdir(tmp_path / "samples") and os.listdir(tmp_path / "tensorboard")
+    assert os.path.getsize(tmp_path / "loss_curve.png") > 0
     second = run_tiny(tmp_path, "num_steps=30", resume=True)
     assert second["step"] == 30
     assert [s for s, _ in second["valid"]] == [30]
+    losses = json.load(open(tmp_path / training.LOSSES_NAME))
+    assert [r["step"] for r in losses] == [15, 30] and losses[1]["valid"] == second["valid"][0][1]
     assert second["best_valid"] <= first["best_valid"]
 
 
