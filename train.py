@@ -39,12 +39,13 @@ def resolve(hparams_text: str, data_dir: str, demo: bool):
 def run(hparams_text: str, data_dir: str, log_root: str, resume: bool, demo: bool, verbose: int = 1,
         strategy: str = "default") -> dict:
     """Load the data, train under the named tf.distribute strategy, and return the run's history."""
-    from training import Trainer, make_strategy, write_summary
     hps, data_dir = resolve(hparams_text, data_dir, demo)
-    # Created before any other TensorFlow work: multi-worker setup must come first.
-    dist = make_strategy(strategy)
+    # numpy only: bad data is reported before TensorFlow starts (and prints its banners).
     data = utils.load_dataset(data_dir, hps.categories, hps.num_per_category, hps.max_seq_len,
                               hps.max_strokes_num, hps.piece_len)
+    from training import Trainer, make_strategy, write_summary
+    # Created before any other TensorFlow work: multi-worker setup must come first.
+    dist = make_strategy(strategy)
     hps = hps.replace(max_seq_len=data.max_seq_len, max_strokes_num=data.max_strokes_num)
     trainer = Trainer(hps, data, log_root, verbose=verbose, strategy=dist)
     trainer.prepare(resume)
@@ -60,13 +61,17 @@ def main(argv: list) -> None:
     logging.set_verbosity(logging.WARNING)  # hide TensorFlow's per-save INFO lines
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    from training import TrainingError
     try:
         run(FLAGS.hparams, FLAGS.data_dir, FLAGS.log_root, FLAGS.resume_training, FLAGS.demo,
             strategy=FLAGS.strategy)
-    except (hparams_lib.HParamsError, utils.DataError, TrainingError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(1)
+    except (hparams_lib.HParamsError, utils.DataError) as err:
+        sys.exit(f"error: {err}")
+    except Exception as err:
+        # training (and TensorFlow) is imported only once the data is known to be good.
+        from training import TrainingError
+        if isinstance(err, TrainingError):
+            sys.exit(f"error: {err}")
+        raise
 
 
 if __name__ == "__main__":

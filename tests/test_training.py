@@ -110,3 +110,16 @@ def test_kill_9_then_resume_continues_from_last_checkpoint(tmp_path):
     assert history["best_valid"] <= saved_best
     assert os.path.exists(tmp_path / "history.json")
     assert json.load(open(tmp_path / "history.json"))["step"] == saved_step + 15
+
+
+def test_cli_bad_data_is_one_line_before_tensorflow_starts(tmp_path):
+    np.savez(tmp_path / "broken.npz", train=np.zeros(3), valid=np.zeros(3))
+    for category, expected in (("absent", "file not found; .npz files in"),
+                               ("broken", "split 'test': key missing")):
+        proc = subprocess.run(
+            [sys.executable, "train.py", f"--data_dir={tmp_path}", f"--log_root={tmp_path / 'run'}",
+             f"--hparams=categories=[{category}]"],
+            cwd=REPO, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 1
+        assert proc.stderr.strip().splitlines() == [proc.stderr.strip()] and expected in proc.stderr
+    assert not os.path.exists(tmp_path / "run")
