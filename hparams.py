@@ -56,6 +56,9 @@ class HParams:
     seed: int = 0
     precision: str = "float32"
     jit_compile: bool = False
+    # Opt-in speed knob (not in the original): sort windows of this many shuffled
+    # training batches by sketch length so each batch pads less; 0 = plain shuffling.
+    bucket_batches: int = 0
 
     def to_json(self) -> str:
         """Serialise to a JSON string (keys sorted)."""

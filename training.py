@@ -189,6 +189,26 @@ class Learner:
         return loss
 
 
+def epoch_order(lengths: list, batch_size: int, window: int, rng: np.random.Generator) -> np.ndarray:
+    """A shuffled epoch order; with window > 0, each run of `window` batches is sorted by length.
+
+    Bucketing keeps every sketch once per epoch and the batch order random, but puts
+    sketches of similar length together, so a batch padded to its longest sketch
+    wastes fewer decoder steps.
+    """
+    order = rng.permutation(len(lengths))
+    if window <= 0:
+        return order
+    lengths = np.asarray(lengths)
+    chunk = window * batch_size
+    for lo in range(0, len(order), chunk):
+        part = order[lo:lo + chunk]
+        order[lo:lo + chunk] = part[np.argsort(lengths[part], kind="stable")]
+    full = len(order) // batch_size * batch_size
+    batches = order[:full].reshape(-1, batch_size)[rng.permutation(full // batch_size)]
+    return np.concatenate([batches.ravel(), order[full:]])
+
+
 class BatchSource:
     """Batch b of one epoch of a split, built on its own, so that batches can be prepared in parallel.
 
@@ -200,7 +220,11 @@ class BatchSource:
     def __init__(self, split: utils.Split, hps, data: utils.Dataset, training: bool, seed: int):
         self.split, self.hps, self.data, self.training, self.seed = split, hps, data, training, seed
         n = len(split.strokes)
-        self.order = np.random.default_rng(seed).permutation(n) if training else np.arange(n)
+        rng = np.random.default_rng(seed)
+        self.order = np.arange(n)
+        if training:
+            self.order = epoch_order([len(s) for s in split.strokes], hps.batch_size,
+                                     hps.bucket_batches, rng)
         self.labels = np.asarray(split.labels)
         self.num_batches = n // hps.batch_size
 

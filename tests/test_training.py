@@ -123,3 +123,15 @@ def test_cli_bad_data_is_one_line_before_tensorflow_starts(tmp_path):
         assert proc.returncode == 1
         assert proc.stderr.strip().splitlines() == [proc.stderr.strip()] and expected in proc.stderr
     assert not os.path.exists(tmp_path / "run")
+
+
+def test_epoch_order_plain_and_bucketed():
+    rng_lengths = np.random.default_rng(5).integers(5, 200, size=103)
+    plain = training.epoch_order(list(rng_lengths), 10, 0, np.random.default_rng(0))
+    np.testing.assert_array_equal(plain, np.random.default_rng(0).permutation(103))
+    order = training.epoch_order(list(rng_lengths), 10, 4, np.random.default_rng(0))
+    assert sorted(order.tolist()) == list(range(103))  # every sketch exactly once
+    batches = rng_lengths[order[:100]].reshape(10, 10)
+    spread = (batches.max(1) - batches.min(1)).mean()
+    plain_spread = np.ptp(rng_lengths[plain[:100]].reshape(10, 10), axis=1).mean()
+    assert spread < 0.5 * plain_spread  # bucketed batches hold sketches of similar length
