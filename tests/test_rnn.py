@@ -358,3 +358,55 @@ def test_run_rnn_under_xla_matches_graph():
     np.testing.assert_allclose(loss_x.numpy(), loss_g.numpy(), rtol=1e-4)
     for gx, gg in zip(grads_x, grads_g):
         np.testing.assert_allclose(gx.numpy(), gg.numpy(), rtol=1e-3, atol=1e-5)
+
+
+# ---------------------------------------------------------------- hand-written decoder gradient
+
+def hyper_grads(cell, x, init, fast, masks=None, monkeypatch=None):
+    """Outputs, final state and gradients w.r.t. inputs, initial state and every variable."""
+    x, init = tf.constant(x), tf.constant(init)
+    if masks is not None and not fast:
+        steps = iter(range(masks.shape[0]))
+        monkeypatch.setattr(tf.nn, "dropout", lambda g, rate: g * masks[next(steps)])
+    with tf.GradientTape() as tape:
+        tape.watch([x, init])
+        if fast:
+            outputs, final = rnn._run_hyper_fast(cell, x, init, True, masks)
+        else:
+            monkeypatch.setattr(rnn, "USE_FAST_PATH", False)
+            outputs, final = rnn.run_rnn(cell, x, None, init, training=masks is not None)
+        weights = np.random.RandomState(3).normal(size=outputs.shape).astype(np.float32)
+        loss = tf.reduce_sum(tf.square(outputs) * weights) + tf.reduce_sum(final * final[::-1])
+    grads = tape.gradient(loss, [x, init] + list(cell.trainable_variables))
+    return outputs.numpy(), final.numpy(), [g.numpy() for g in grads]
+
+
+@pytest.mark.parametrize("dropout", [False, True])
+def test_fast_hyper_path_matches_autodiff(dropout, monkeypatch):
+    """The hand-written backward equals autodiff of the generic loop (same dropout masks)."""
+    cell = small_cell("hyper", num_units=6, hyper_num_units=7, hyper_embedding_size=3,
+                      use_recurrent_dropout=dropout, dropout_keep_prob=0.7)
+    perturb(cell, 11)
+    x, init = rand_x(3, 3, 0, steps=5), rand_state(cell, 3, 1)
+    masks = None
+    if dropout:
+        keep = np.random.RandomState(2).uniform(size=(5, 3, 6)) < 0.7
+        masks = tf.constant(keep.astype(np.float32) / 0.7)
+    assert rnn._fast_path_ok(cell, None, tf.constant(x))
+    fast = hyper_grads(cell, x, init, True, masks)
+    ref = hyper_grads(cell, x, init, False, masks, monkeypatch)
+    np.testing.assert_array_equal(fast[0], ref[0])
+    np.testing.assert_array_equal(fast[1], ref[1])
+    names = ["inputs", "initial_state"] + [v.name for v in cell.trainable_variables]
+    for name, got, want in zip(names, fast[2], ref[2]):
+        assert np.abs(want).max() > 0, name
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * np.abs(want).max(),
+                                   err_msg=name)
+
+
+def test_fast_path_only_for_decoder_case():
+    hyper = small_cell("hyper")
+    x = tf.constant(rand_x(2, 3, 0, steps=4))
+    assert rnn._fast_path_ok(hyper, None, x)
+    assert not rnn._fast_path_ok(hyper, tf.constant([4, 2]), x)
+    assert not rnn._fast_path_ok(small_cell("layer_norm"), None, x)
