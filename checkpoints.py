@@ -12,7 +12,7 @@ import os
 
 import hparams as hparams_lib
 
-# Same file name as training.CONFIG_NAME (not imported: training pulls in keras).
+# Shared with training.py; this module stays free of TensorFlow.
 CONFIG_NAME = "model_config.json"
 RESUME_DIR = "resume"
 

@@ -20,6 +20,8 @@ from typing import Callable
 
 import numpy as np
 
+import utils
+
 # Bump whenever the generator's output changes: it names the cache folder.
 VERSION = 2
 CATEGORIES: tuple[str, ...] = ("face", "house", "sun", "tree", "car")
@@ -384,14 +386,9 @@ def save_preview(path: str, seed: int = 0, per_category: int = 6) -> None:
 
     columns = [generate_category(c, per_category, np.random.default_rng([seed, i]))
                for i, c in enumerate(CATEGORIES)]
-    rows = [[_absolute(col[r]) for col in columns] for r in range(per_category)]
+    rows = [[utils.to_absolute(col[r]) for col in columns] for r in range(per_category)]
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     plots.sketch_grid(rows, list(CATEGORIES), path)
-
-
-def _absolute(sketch: np.ndarray) -> np.ndarray:
-    """Stroke-3 -> absolute (x, y, pen_lifted) points."""
-    return np.column_stack([np.cumsum(sketch[:, :2], axis=0), sketch[:, 2]]).astype(np.float32)
 
 
 def _summary(path: str) -> str:

@@ -60,10 +60,6 @@ class HParams:
     # training batches by sketch length so each batch pads less; 0 = plain shuffling.
     bucket_batches: int = 0
 
-    def to_json(self) -> str:
-        """Serialise to a JSON string (keys sorted)."""
-        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
-
     @classmethod
     def from_dict(cls, values: dict) -> "HParams":
         """Build from a dict, checking keys and types; extra keys are refused."""

@@ -14,11 +14,10 @@ import tensorflow as tf
 import hparams as hparams_lib
 import plots
 import utils
+from checkpoints import CONFIG_NAME, RESUME_DIR
 from model import SketchGloc, batch_spec
 from sampling import Sampler
 
-CONFIG_NAME = "model_config.json"
-RESUME_DIR = "resume"
 LOSSES_NAME = "losses.json"
 # Keys that may change between a run and its resumption.
 RESUMABLE_KEYS = ("num_steps", "save_every", "early_stop_patience", "jit_compile",
