@@ -2,8 +2,9 @@
 
 FLOPs are counted analytically as 2 * (multiply-adds) of the matrix products of
 the forward pass on the actual padded batch shapes (piece encoder over the real
-pieces' true lengths, GCN over the padded node count, decoder over the batch's
-padded time steps, output layer included; element-wise work ignored), times 3
+pieces' true lengths, GCN: A_k V over the padded node count and W1, W2 over the
+rows it computes, those of nodes with a neighbour in graph k; decoder over the
+batch's padded time steps, output layer included; element-wise work ignored), times 3
 for forward + backward (the usual 1 + 2 rule). `peak_gflops` is a 2048^3
 float32 matmul timed in the same process; mfu = achieved / peak.
 """
@@ -49,7 +50,9 @@ def batch_flops(batch: dict, hps) -> float:
     e, d, z = hps.enc_rnn_size, hps.dec_rnn_size, hps.z_size
     encoder = 2 * batch["piece_lengths"].sum() * cell_flops(hps.enc_model, e, 2, hps)
     width = 2 * e
-    gcn = b * hps.num_graphs * (s * s * width + 2 * s * width * width)
+    adj = batch["relations"] if hps.num_graphs == 9 else batch["relations"].max(-1, keepdims=True)
+    active_rows = (adj.max(axis=2) > 0).sum()  # rows that go through W1, W2 (grid_encoder.py)
+    gcn = b * hps.num_graphs * s * s * width + active_rows * 2 * width * width
     heads = b * (2 * width * z + z * cell_flops(hps.dec_model, d, 5 + z, hps) / d)
     decoder = b * steps * (cell_flops(hps.dec_model, d, 5 + z, hps) + d * (3 + 6 * hps.dec_num_mixture))
     return 3 * 2 * float(encoder + gcn + heads + decoder)

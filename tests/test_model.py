@@ -107,6 +107,33 @@ def test_gcn_matches_formula_and_single_graph_ablation():
         np.testing.assert_allclose(gcn(tf.constant(nodes), tf.constant(rel)), want, rtol=1e-4, atol=1e-5)
 
 
+def test_gcn_skipping_empty_rows_keeps_value_and_gradients():
+    """Rows without neighbours are skipped; value and gradients equal the dense formula."""
+    rng = np.random.default_rng(5)
+    nodes = tf.constant(rng.normal(size=(3, 5, 4)).astype(np.float32))
+    rel = (rng.random((3, 5, 5, 9)) > 0.7).astype(np.float32)
+    rel[2, 3:] = rel[2, :, 3:] = 0  # sketch 2 has two padding nodes
+    rel[0, 1, :, 2] = 0  # node 1 of sketch 0 has no neighbour in graph 2
+    rel = tf.constant(rel)
+    gcn = MultiGraphGCN(4, 9)
+
+    def dense(v):
+        h0 = tf.einsum("bijk,bjd->bkid", rel, v)
+        h1 = tf.nn.relu(tf.einsum("bkid,kde->bkie", h0, gcn.w1))
+        return tf.reduce_sum(h0 + tf.nn.relu(tf.einsum("bkid,kde->bkie", h1, gcn.w2)), [1, 2]) / 2
+
+    weights = tf.constant(rng.normal(size=(3, 4)).astype(np.float32))
+    grads = []
+    for f in (lambda v: gcn(v, rel), dense):
+        with tf.GradientTape() as tape:
+            tape.watch(nodes)
+            out = f(nodes)
+            loss = tf.reduce_sum(out * weights)
+        grads.append([out] + tape.gradient(loss, [nodes, gcn.w1, gcn.w2]))
+    for got, want in zip(*grads):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
 def test_encode_shapes_and_eval_code_is_mu():
     net = model_lib.SketchGloc(TINY)
     batch = make_batch(TINY)
