@@ -56,6 +56,14 @@ def reconstruction_loss(params: dict, targets: tf.Tensor, training: bool) -> tf.
     return tf.reduce_mean(reconstruction_losses(params, targets, training))
 
 
+def shard(x: tf.Tensor, parts: int) -> list:
+    """x split along axis 0 into `parts` nearly equal pieces (sizes differ by at most 1)."""
+    if parts == 1:
+        return [x]
+    sizes = (tf.shape(x)[0] + parts - 1 - tf.range(parts)) // parts
+    return tf.split(x, sizes, num=parts, axis=0)
+
+
 def batch_spec(piece_len: int) -> dict:
     """tf.TensorSpec of a batch dict with dynamic batch, node and time sizes."""
     f, i = tf.float32, tf.int32
@@ -80,9 +88,11 @@ class SketchGloc(tf.Module):
     sampling API (`decode_step`, `initial_state` on float32 codes) stays float32.
     """
 
-    def __init__(self, hps, name: str | None = None):
+    def __init__(self, hps, name: str | None = None, decoder_shards: int = 1):
         super().__init__(name=name)
         self.hps = hps
+        # Teacher-forced decoding runs the batch as this many independent parts (cpu_layout.py).
+        self.decoder_shards = decoder_shards
         self.compute_dtype = compute_dtype(hps.precision)
         self.encoder = GridEncoder(hps, name="encoder", dtype=self.compute_dtype)
         self.cell = rnn.make_cell(
@@ -109,9 +119,12 @@ class SketchGloc(tf.Module):
         inputs, y = tf.cast(inputs, dtype), tf.cast(y, dtype)
         steps = tf.shape(inputs)[1]
         tiled = tf.tile(y[:, None, :], tf.stack([1, steps, 1]))
+        parts = zip(shard(tf.concat([inputs, tiled], -1), self.decoder_shards),
+                    shard(self.initial_state(y), self.decoder_shards))
         with cast_variables(self.cell, dtype):
-            outputs, _ = rnn.run_rnn(self.cell, tf.concat([inputs, tiled], -1), None,
-                                     initial_state=self.initial_state(y), training=training)
+            outputs = [rnn.run_rnn(self.cell, x, None, initial_state=s, training=training)[0]
+                       for x, s in parts]
+        outputs = outputs[0] if len(outputs) == 1 else tf.concat(outputs, axis=0)
         return split_params(self.output_layer(outputs), self.hps.dec_num_mixture)
 
     def decode_step(self, x: tf.Tensor, y: tf.Tensor, state: tf.Tensor, training: bool = False):

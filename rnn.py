@@ -52,7 +52,7 @@ def layer_norm(x: tf.Tensor, gamma: tf.Tensor, beta: Optional[tf.Tensor],
     mean = tf.reduce_mean(x, axis=-1, keepdims=True)
     centred = x - mean
     var = tf.reduce_mean(tf.square(centred), axis=-1, keepdims=True)
-    out = gamma * centred * tf.math.rsqrt(var + epsilon)
+    out = gamma * (centred * tf.math.rsqrt(var + epsilon))
     return out if beta is None else out + beta
 
 
@@ -444,10 +444,10 @@ def run_rnn(cell: LSTMCell, inputs: tf.Tensor, lengths: Optional[tf.Tensor] = No
 
 
 def _ln_parts(x: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor]:
-    """(x - mean, 1 / sqrt(var + eps)) over the last axis, as `layer_norm` computes them."""
+    """(normalised x, 1 / sqrt(var + eps)) over the last axis, as `layer_norm` computes them."""
     centred = x - tf.reduce_mean(x, axis=-1, keepdims=True)
-    return centred, tf.math.rsqrt(tf.reduce_mean(tf.square(centred), axis=-1, keepdims=True)
-                                  + LN_EPSILON)
+    rstd = tf.math.rsqrt(tf.reduce_mean(tf.square(centred), axis=-1, keepdims=True) + LN_EPSILON)
+    return centred * rstd, rstd
 
 
 def _ln_backward(dy: tf.Tensor, gamma: tf.Tensor, xhat: tf.Tensor, rstd: tf.Tensor) -> tf.Tensor:
@@ -479,69 +479,88 @@ def _hyper_forward_step(cell, px, hpx, mask, c, h, hc, hh, p):
      hw_hh, hgamma, hbeta, hgc, hbc) = p
     big_n = cell.hyper_num_units
     hpre = (hpx + tf.matmul(h, w_hyper_h)) + tf.matmul(hh, hw_hh)
-    hcent, hr = _ln_parts(tf.reshape(hpre, [-1, 4, big_n]))
-    hi, hj, hf, ho = tf.unstack(hgamma * hcent * hr + hbeta, axis=1)
+    hxg, hr = _ln_parts(tf.reshape(hpre, [-1, 4, big_n]))
+    hi, hj, hf, ho = tf.unstack(hgamma * hxg + hbeta, axis=1)
     hact = (tf.sigmoid(hi), tf.tanh(hj), tf.sigmoid(hf + cell.hyper_cell.forget_bias),
             tf.sigmoid(ho))
     new_hc = hc * hact[2] + hact[0] * hact[1]
-    hcc, hcr = _ln_parts(new_hc)
-    hth = tf.tanh(hgc * hcc * hcr + hbc)
+    hxc, hcr = _ln_parts(new_hc)
+    hth = tf.tanh(hgc * hxc + hbc)
     new_hh = hth * hact[3]
     z = tf.matmul(new_hh[tf.newaxis], w_zz) + b_zz
     s = tf.matmul(z, w_ab)
     scale_x, scale_h, add = tf.split(s, 3, axis=0)
     mh = tf.matmul(h[tf.newaxis], w_hh)
     pre = scale_x * px + scale_h * mh + add + bias
-    cent, r = _ln_parts(pre)
-    i, j, f, o = tf.unstack(gamma * cent * r + beta)
+    xg, r = _ln_parts(pre)
+    i, j, f, o = tf.unstack(gamma * xg + beta)
     act = (tf.sigmoid(i), tf.tanh(j), tf.sigmoid(f + cell.forget_bias), tf.sigmoid(o))
     g = act[1] if mask is None else act[1] * mask
     new_c = c * act[2] + act[0] * g
-    cc, cr = _ln_parts(new_c)
-    th = tf.tanh(gc * cc * cr + bc)
+    xc, cr = _ln_parts(new_c)
+    th = tf.tanh(gc * xc + bc)
     new_h = th * act[3]
-    # Activations are saved stacked: one write here spares their recomputation backward.
-    saved = (new_c, new_hc, new_hh, cent, r, cc, cr, mh, s, z, hcent, hr, hcc, hcr,
+    # Saved: activations stacked (one write spares their recomputation backward) and the
+    # normalised values (not their parts); not s, which backward recomputes from z
+    # (a small matmul costs less than writing and re-reading [8, B, n] every step).
+    saved = (new_c, new_hc, new_hh, xg, r, xc, cr, mh, z, hxg, hr, hxc, hcr,
              tf.stack(act), th, tf.stack(hact, axis=1), hth)
     return (new_c, new_h, new_hc, new_hh), saved
 
 
-def _hyper_backward_step(cell, p, px, mask, c_prev, hc_prev, saved, dh, dc, dhc, dhh):
+def _backward_weights(cell, p) -> Tuple[tf.Tensor, ...]:
+    """Weights as the backward step multiplies them, transposed once outside the loop.
+
+    [W_ab blocks]^T [12, n, E]; [W_z | W_zb]^T [12E, N]; W_hh^T [4n, n];
+    [W_hyper_h; W_hh_hyper]^T [4N, n + N]: plain matmuls with no per-step transpose or
+    block sums.
+    """
+    w_hh, w_hyper_h, w_zz, w_ab, hw_hh = p[0], p[1], p[2], p[4], p[10]
+    n = cell.num_units
+    return (tf.transpose(w_ab, [0, 2, 1]),
+            tf.reshape(tf.transpose(w_zz, [0, 2, 1]), [-1, cell.hyper_num_units]),
+            tf.reshape(tf.transpose(w_hh, [0, 2, 1]), [4 * n, n]),
+            tf.transpose(tf.concat([w_hyper_h, hw_hh], axis=0)))
+
+
+def _blocks_to_rows(x: tf.Tensor) -> tf.Tensor:
+    """[k, B, m] gate-major blocks -> [B, k*m] rows."""
+    return tf.reshape(tf.transpose(x, [1, 0, 2]), [tf.shape(x)[1], -1])
+
+
+def _hyper_backward_step(cell, p, bw, px, mask, c_prev, hc_prev, saved, dh, dc, dhc, dhh):
     """Gradients of one step w.r.t. its state inputs and per-step pre-activations."""
-    (w_hh, w_hyper_h, w_zz, b_zz, w_ab, bias, gamma, beta, gc, bc,
-     hw_hh, hgamma, hbeta, hgc, hbc) = p
-    _, _, _, cent, r, cc, cr, mh, s, _, hcent, hr, hcc, hcr, act, th, hact, hth = saved
+    gamma, gc, hgamma, hgc = p[6], p[8], p[11], p[13]
+    w_ab_t, w_zz_t, w_hh_t, w_h_t = bw
+    _, _, _, xg, r, xc, cr, mh, z, hxg, hr, hxc, hcr, act, th, hact, hth = saved
+    scales = tf.matmul(z[:8], p[4][:8])  # scale_x, scale_h as the forward step made them
     si, tj, sf, so = tf.unstack(act)
-    xc = cc * cr
     dlc = dh * so * (1.0 - th * th)
     dc = dc + _ln_backward(dlc, gc, xc, cr)
     g, dg_j = (tj, dc * si) if mask is None else (tj * mask, dc * si * mask)
     dgate = tf.stack([dc * g, dg_j, dc * c_prev, dh * th]) * _gate_derivatives(act, [4, 1, 1])
-    xg = cent * r
     dpre = _ln_backward(dgate, gamma, xg, r)
-    scale_h = s[4:8]
     ds = tf.concat([dpre * px, dpre * mh, dpre], axis=0)
-    dz = tf.matmul(ds, w_ab, transpose_b=True)
-    dhh = dhh + tf.reduce_sum(tf.matmul(dz, w_zz, transpose_b=True), axis=0)
-    dmh = dpre * scale_h
-    dh_main = tf.reduce_sum(tf.matmul(dmh, w_hh, transpose_b=True), axis=0)
+    dz = tf.matmul(ds, w_ab_t)
+    dhh = dhh + tf.matmul(_blocks_to_rows(dz), w_zz_t)
+    dmh = dpre * scales[4:]
+    dh_main = tf.matmul(_blocks_to_rows(dmh), w_hh_t)
     # Hyper cell.
     hsi, htj, hsf, hso = tf.unstack(hact, axis=1)
-    hxc = hcc * hcr
     dhlc = dhh * hso * (1.0 - hth * hth)
     dhc = dhc + _ln_backward(dhlc, hgc, hxc, hcr)
     dhgate = (tf.stack([dhc * htj, dhc * hsi, dhc * hc_prev, dhh * hth], axis=1)
               * _gate_derivatives(hact, [4, 1]))
-    hxg = hcent * hr
     dhpre = tf.reshape(_ln_backward(dhgate, hgamma, hxg, hr), [-1, 4 * cell.hyper_num_units])
-    dh_prev = dh_main + tf.matmul(dhpre, w_hyper_h, transpose_b=True)
-    dhh_prev = tf.matmul(dhpre, hw_hh, transpose_b=True)
+    dh_both = tf.matmul(dhpre, w_h_t)
+    dh_prev = dh_main + dh_both[:, :cell.num_units]
+    dhh_prev = dh_both[:, cell.num_units:]
     dc_prev, dhc_prev = dc * sf, dhc * hsf
     # Norm-parameter gradients are summed over the batch here so only small slices are stacked.
     sums = [tf.reduce_sum(x, axis=ax) for x, ax in (
         (dgate * xg, 1), (dgate, 1), (dlc * xc, 0), (dlc, 0),
         (dhgate * hxg, 0), (dhgate, 0), (dhlc * hxc, 0), (dhlc, 0))]
-    grads = (ds, dmh, dpre * s[0:4], dz, dhpre, *sums)
+    grads = (dpre, dz, dhpre, *sums)
     return (dc_prev, dh_prev, dhc_prev, dhh_prev), grads
 
 
@@ -618,7 +637,8 @@ def _hyper_loop_grad(cell, mask, main_px, hyper_px, init, p, outputs, tas, d_out
     dout_ta = tf.TensorArray(d_out.dtype, size=steps).unstack(d_out)
     mask_ta = None if mask is None else tf.TensorArray(mask.dtype, size=steps).unstack(mask)
     m0 = None if mask is None else mask[0]
-    _, g0 = _hyper_backward_step(cell, p, main_px[0], m0, init[0], init[2],
+    bw = _backward_weights(cell, p)
+    _, g0 = _hyper_backward_step(cell, p, bw, main_px[0], m0, init[0], init[2],
                                  tuple(ta.read(0) for ta in tas), d_out[0], *d_final[:1],
                                  d_final[2], d_final[3])
     grad_tas = tuple(_ta(x, steps) for x in g0)
@@ -630,15 +650,19 @@ def _hyper_loop_grad(cell, mask, main_px, hyper_px, init, p, outputs, tas, d_out
         c_prev = tf.cond(first, lambda: tas[0].read(tf.maximum(t - 1, 0)), lambda: init[0])
         hc_prev = tf.cond(first, lambda: tas[1].read(tf.maximum(t - 1, 0)), lambda: init[2])
         dstate, grads = _hyper_backward_step(
-            cell, p, px_ta.read(t), m, c_prev, hc_prev,
+            cell, p, bw, px_ta.read(t), m, c_prev, hc_prev,
             tuple(ta.read(t) for ta in tas), dh + dout_ta.read(t), dc, dhc, dhh)
         return t - 1, dstate, tuple(ta.write(t, g) for ta, g in zip(grad_tas, grads))
 
     _, dinit, grad_tas = tf.while_loop(
         lambda t, *_: t >= 0, body, (steps - 1, d_final, grad_tas), maximum_iterations=steps)
-    (ds, dmh, d_main_px, dz, dhpre, dgx, dg, dlcx, dlc, dhgx, dhg, dhlcx, dhlc) = (
+    (dpre, dz, dhpre, dgx, dg, dlcx, dlc, dhgx, dhg, dhlcx, dhlc) = (
         ta.stack() for ta in grad_tas)
-    hh_all, z = tas[2].stack(), tas[9].stack()
+    hh_all, mh, z = tas[2].stack(), tas[7].stack(), tas[8].stack()
+    # The scales again, in bulk: cheaper than keeping per-step products of them.
+    w_ab = p[4]
+    d_main_px = dpre * tf.matmul(z[:, 0:4], w_ab[0:4])
+    dmh = dpre * tf.matmul(z[:, 4:8], w_ab[4:8])
     h_prev = tf.concat([init[1][tf.newaxis], outputs[:-1]], 0)   # [T, B, n]
     hh_prev = tf.concat([init[3][tf.newaxis], hh_all[:-1]], 0)   # [T, B, N]
     n, big_n = cell.num_units, cell.hyper_num_units
@@ -650,8 +674,10 @@ def _hyper_loop_grad(cell, mask, main_px, hyper_px, init, p, outputs, tas, d_out
     d_hw_hh = tf.matmul(tf.reshape(hh_prev, [-1, big_n]), flat_dhpre, transpose_a=True)
     d_w_zz = tf.reduce_sum(tf.matmul(hh_all[:, tf.newaxis], dz, transpose_a=True), 0)
     d_b_zz = tf.reduce_sum(dz, axis=[0, 2])[:, tf.newaxis, :]
-    d_w_ab = tf.reduce_sum(tf.matmul(z, ds, transpose_a=True), 0)
-    d_bias = tf.reduce_sum(ds[:, 8:12], axis=[0, 2])[:, tf.newaxis, :]
+    # ds = [dpre * px, dpre * mh, dpre] (what each block of W_ab scaled), formed here in bulk.
+    d_w_ab = tf.concat([tf.reduce_sum(tf.matmul(z[:, 4 * k:4 * k + 4], x, transpose_a=True), 0)
+                        for k, x in enumerate((dpre * main_px, dpre * mh, dpre))], axis=0)
+    d_bias = tf.reduce_sum(dpre, axis=[0, 2])[:, tf.newaxis, :]
     d_gamma = tf.reduce_sum(dgx, axis=0)[:, tf.newaxis, :]
     d_beta = tf.reduce_sum(dg, axis=0)[:, tf.newaxis, :]
     d_gc, d_bc = tf.reduce_sum(dlcx, axis=0), tf.reduce_sum(dlc, axis=0)

@@ -11,6 +11,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+import cpu_layout
 import hparams as hparams_lib
 import plots
 import utils
@@ -113,7 +114,7 @@ class Learner:
         self.strategy = strategy or tf.distribute.get_strategy()
         with self.strategy.scope():
             self.distributed = tf.distribute.has_strategy()
-            self.model = SketchGloc(hps)
+            self.model = SketchGloc(hps, decoder_shards=cpu_layout.decoder_shards())
             self.optimizer = ReducedAdam(
                 learning_rate=DecayingRate(hps.learning_rate, hps.min_learning_rate, hps.decay_rate))
             self.optimizer.build(self.model.trainable_variables)

@@ -24,6 +24,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+import cpu_layout  # noqa: E402
 import hparams as hparams_lib  # noqa: E402
 import utils  # noqa: E402
 from training import STRATEGIES, Trainer, make_strategy  # noqa: E402
@@ -58,15 +59,19 @@ def batch_flops(batch: dict, hps) -> float:
     return 3 * 2 * float(encoder + gcn + heads + decoder)
 
 
-def peak_gflops(n: int = 2048, repeats: int = 5) -> float:
-    """Measured float32 matmul throughput of this machine (GFLOP/s)."""
-    a = tf.random.normal([n, n])
-    mm = tf.function(lambda x: tf.matmul(x, x))
-    mm(a).numpy()
+def peak_gflops(n: int = 2048, repeats: int = 5, parallel: int = 1) -> float:
+    """Measured float32 matmul throughput of this machine (GFLOP/s).
+
+    `parallel` independent matmuls at once, so that every core is busy also when
+    cpu_layout gives each op a share of the cores.
+    """
+    a = [tf.random.normal([n, n]) for _ in range(parallel)]
+    mm = tf.function(lambda xs: [tf.matmul(x, x) for x in xs])
+    [y.numpy() for y in mm(a)]
     start = time.perf_counter()
     for _ in range(repeats):
-        mm(a).numpy()
-    return 2 * n ** 3 * repeats / (time.perf_counter() - start) / 1e9
+        [y.numpy() for y in mm(a)]
+    return 2 * n ** 3 * repeats * parallel / (time.perf_counter() - start) / 1e9
 
 
 def load(data_dir: str | None, categories: list, hps):
@@ -116,8 +121,13 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--input_pipeline", action="store_true", help="also report the input-wait fraction")
     parser.add_argument("--strategy", default="default", choices=STRATEGIES)
+    parser.add_argument("--no_cpu_layout", action="store_true",
+                        help="keep TensorFlow's default threads (train.py --nocpu_layout)")
     args = parser.parse_args()
     hps = hparams_lib.parse(args.hparams)
+    shards = 1
+    if args.strategy == "default" and not args.no_cpu_layout:
+        shards = cpu_layout.configure(hps.batch_size, hps.dec_rnn_size)  # as train.py does
     strategy = make_strategy(args.strategy)
     data, categories = load(args.data_dir, args.categories.split(","), hps)
     hps = hps.replace(categories=categories, max_seq_len=data.max_seq_len,
@@ -127,7 +137,7 @@ def main() -> None:
         result = measure(trainer, args.steps, args.warmup)
     sketches = args.steps * hps.batch_size
     rate = sketches / result["elapsed"]
-    peak = peak_gflops()
+    peak = peak_gflops(parallel=shards)
     per_sketch = result["flops"] / sketches
     out = {
         "sketches_per_sec": round(rate, 2), "step_ms": round(1000 * result["elapsed"] / args.steps, 1),
@@ -137,7 +147,7 @@ def main() -> None:
         "mfu": round(per_sketch * rate / (peak * 1e9), 4),
         "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6, 2),
         "cpu_threads": os.cpu_count(), "strategy": args.strategy,
-        "replicas": strategy.num_replicas_in_sync,
+        "replicas": strategy.num_replicas_in_sync, "decoder_shards": shards,
     }
     if args.input_pipeline:
         out["input_wait_fraction"] = round(result["wait"] / result["elapsed"], 4)

@@ -17,6 +17,7 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+import cpu_layout  # noqa: E402
 import hparams as hparams_lib  # noqa: E402
 from bench_train import load  # noqa: E402
 from training import Trainer  # noqa: E402
@@ -30,6 +31,7 @@ def main() -> None:
     parser.add_argument("--checkpoints", default="0,100,200")
     args = parser.parse_args()
     hps = hparams_lib.parse(args.hparams)
+    cpu_layout.configure(hps.batch_size, hps.dec_rnn_size)  # as train.py does
     data, categories = load(args.data_dir, args.categories.split(","), hps)
     hps = hps.replace(categories=categories, max_seq_len=data.max_seq_len,
                       max_strokes_num=data.max_strokes_num)
