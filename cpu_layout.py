@@ -39,13 +39,15 @@ def plan(batch_size: int, dec_rnn_size: int, cores: int) -> tuple[int, int]:
     return shards, max(1, cores // shards)
 
 
-def configure(batch_size: int, dec_rnn_size: int, cores: int | None = None) -> int:
+def configure(batch_size: int, dec_rnn_size: int, cores: int | None = None,
+              strategy: str = "default") -> int:
     """Apply the layout when no GPU is visible; returns the decoder shards (1: left as is).
 
+    Only for one device (`strategy` "default"): a distributed batch is split already.
     Must run before TensorFlow executes its first op (thread pools are fixed then).
     """
     import tensorflow as tf
-    if tf.config.list_physical_devices("GPU"):
+    if strategy != "default" or tf.config.list_physical_devices("GPU"):
         return 1
     shards, threads = plan(batch_size, dec_rnn_size, cores or available_cores())
     if shards == 1:

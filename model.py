@@ -124,8 +124,7 @@ class SketchGloc(tf.Module):
         with cast_variables(self.cell, dtype):
             outputs = [rnn.run_rnn(self.cell, x, None, initial_state=s, training=training)[0]
                        for x, s in parts]
-        outputs = outputs[0] if len(outputs) == 1 else tf.concat(outputs, axis=0)
-        return split_params(self.output_layer(outputs), self.hps.dec_num_mixture)
+        return split_params(self.output_layer(tf.concat(outputs, axis=0)), self.hps.dec_num_mixture)
 
     def decode_step(self, x: tf.Tensor, y: tf.Tensor, state: tf.Tensor, training: bool = False):
         """One decoder step: x [B, 5] -> (params, new_state)."""

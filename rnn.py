@@ -513,7 +513,7 @@ def _backward_weights(cell, p) -> Tuple[tf.Tensor, ...]:
 
     [W_ab blocks]^T [12, n, E]; [W_z | W_zb]^T [12E, N]; W_hh^T [4n, n];
     [W_hyper_h; W_hh_hyper]^T [4N, n + N]: plain matmuls with no per-step transpose or
-    block sums. Last, the 8 scale blocks of W_ab, to recompute the scales from z.
+    block sums. Last, the 4 scale_h blocks of W_ab, to recompute scale_h from z.
     """
     w_hh, w_hyper_h, w_zz, w_ab, hw_hh = p[0], p[1], p[2], p[4], p[10]
     n = cell.num_units
@@ -521,7 +521,7 @@ def _backward_weights(cell, p) -> Tuple[tf.Tensor, ...]:
             tf.reshape(tf.transpose(w_zz, [0, 2, 1]), [-1, cell.hyper_num_units]),
             tf.reshape(tf.transpose(w_hh, [0, 2, 1]), [4 * n, n]),
             tf.transpose(tf.concat([w_hyper_h, hw_hh], axis=0)),
-            w_ab[:8])
+            w_ab[4:8])
 
 
 def _blocks_to_rows(x: tf.Tensor) -> tf.Tensor:
@@ -532,9 +532,8 @@ def _blocks_to_rows(x: tf.Tensor) -> tf.Tensor:
 def _hyper_backward_step(cell, p, bw, px, mask, c_prev, hc_prev, saved, dh, dc, dhc, dhh):
     """Gradients of one step w.r.t. its state inputs and per-step pre-activations."""
     gamma, gc, hgamma, hgc = p[6], p[8], p[11], p[13]
-    w_ab_t, w_zz_t, w_hh_t, w_h_t, w_scales = bw
+    w_ab_t, w_zz_t, w_hh_t, w_h_t, w_scale_h = bw
     _, _, _, xg, r, xc, cr, mh, z, hxg, hr, hxc, hcr, act, th, hact, hth = saved
-    scales = tf.matmul(z[:8], w_scales)  # scale_x, scale_h as the forward step made them
     si, tj, sf, so = tf.unstack(act)
     dlc = dh * so * (1.0 - th * th)
     dc = dc + _ln_backward(dlc, gc, xc, cr)
@@ -544,7 +543,7 @@ def _hyper_backward_step(cell, p, bw, px, mask, c_prev, hc_prev, saved, dh, dc, 
     ds = tf.concat([dpre * px, dpre * mh, dpre], axis=0)
     dz = tf.matmul(ds, w_ab_t)
     dhh = dhh + tf.matmul(_blocks_to_rows(dz), w_zz_t)
-    dmh = dpre * scales[4:]
+    dmh = dpre * tf.matmul(z[4:8], w_scale_h)  # scale_h as the forward step made it
     dh_main = tf.matmul(_blocks_to_rows(dmh), w_hh_t)
     # Hyper cell.
     hsi, htj, hsf, hso = tf.unstack(hact, axis=1)

@@ -47,9 +47,9 @@ def run(hparams_text: str, data_dir: str, log_root: str, resume: bool, demo: boo
     data = utils.load_dataset(data_dir, hps.categories, hps.num_per_category, hps.max_seq_len,
                               hps.max_strokes_num, hps.piece_len)
     from training import Trainer, make_strategy, write_summary
-    if cpu_layout and strategy == "default":
+    if cpu_layout:
         import cpu_layout as layout
-        layout.configure(hps.batch_size, hps.dec_rnn_size)
+        layout.configure(hps.batch_size, hps.dec_rnn_size, strategy=strategy)
     # Created before any other TensorFlow work: multi-worker setup must come first.
     dist = make_strategy(strategy)
     hps = hps.replace(max_seq_len=data.max_seq_len, max_strokes_num=data.max_strokes_num)

@@ -125,9 +125,8 @@ def main() -> None:
                         help="keep TensorFlow's default threads (train.py --nocpu_layout)")
     args = parser.parse_args()
     hps = hparams_lib.parse(args.hparams)
-    shards = 1
-    if args.strategy == "default" and not args.no_cpu_layout:
-        shards = cpu_layout.configure(hps.batch_size, hps.dec_rnn_size)  # as train.py does
+    shards = 1 if args.no_cpu_layout else cpu_layout.configure(  # as train.py does
+        hps.batch_size, hps.dec_rnn_size, strategy=args.strategy)
     strategy = make_strategy(args.strategy)
     data, categories = load(args.data_dir, args.categories.split(","), hps)
     hps = hps.replace(categories=categories, max_seq_len=data.max_seq_len,
