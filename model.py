@@ -15,8 +15,9 @@ EPSILON = 1e-6
 
 def split_params(out: tf.Tensor, num_mixture: int) -> dict:
     """Decoder output [..., 3 + 6M] -> named GMM/pen parameters (log-space where useful)."""
-    pen_logits = out[..., :PEN_STATES]
-    pi, mu_x, mu_y, log_sx, log_sy, rho = tf.split(out[..., PEN_STATES:], 6, axis=-1)
+    # One split (not a slice, then a split): its gradient is a concat, not a padded copy.
+    pen_logits, pi, mu_x, mu_y, log_sx, log_sy, rho = tf.split(
+        out, [PEN_STATES] + [num_mixture] * 6, axis=-1)
     return {
         "pen_logits": tf.cast(pen_logits, tf.float32),
         "log_pi": tf.nn.log_softmax(tf.cast(pi, tf.float32), axis=-1),

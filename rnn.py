@@ -77,6 +77,11 @@ def _gate_major(x: tf.Tensor, num_units: int) -> tf.Tensor:
     return tf.transpose(split, perm)
 
 
+def _rows_to_blocks(x: tf.Tensor, k: int) -> tf.Tensor:
+    """[m, k*p] -> [k, m, p]: column block j becomes slice j."""
+    return tf.transpose(tf.reshape(x, [-1, k, x.shape[1] // k]), [1, 0, 2])
+
+
 class LSTMCell(tf.Module):
     """sketch-rnn vanilla LSTM, recurrent dropout without memory loss.
 
@@ -329,15 +334,10 @@ class HyperLSTMCell(LSTMCell):
 
     def loop_params(self) -> Tuple[tf.Tensor, ...]:
         """Weights reshaped gate-major once: W_hh [4, n, n], [W_z | W_zb] [12, N, E], ..."""
-        n, big_n, e = self.num_units, self.hyper_num_units, self.hyper_embedding_size
-
-        def blocks(w: tf.Tensor, k: int, size: int) -> tf.Tensor:
-            """[rows, k * size] -> [k, rows, size]: column block j becomes slice j."""
-            return tf.transpose(tf.reshape(w, [-1, k, size]), [1, 0, 2])
-
-        fused = (blocks(self.w_hh, 4, n),
+        n, e = self.num_units, self.hyper_embedding_size
+        fused = (_rows_to_blocks(self.w_hh, 4),
                  tf.convert_to_tensor(self.w_hyper_h),
-                 blocks(tf.concat([self.w_z, self.w_zb], axis=1), 12, e),
+                 _rows_to_blocks(tf.concat([self.w_z, self.w_zb], axis=1), 12),
                  tf.reshape(tf.concat([self.b_z, tf.zeros([4 * e], self.b_z.dtype)], 0),
                             [12, 1, e]),
                  tf.concat([self.w_alpha, self.w_beta], axis=0),
@@ -541,10 +541,10 @@ def _hyper_backward_step(cell, p, bw, px, mask, c_prev, hc_prev, saved, dh, dc, 
     dgate = tf.stack([dc * g, dg_j, dc * c_prev, dh * th]) * _gate_derivatives(act, [4, 1, 1])
     dpre = _ln_backward(dgate, gamma, xg, r)
     ds = tf.concat([dpre * px, dpre * mh, dpre], axis=0)
-    dz = tf.matmul(ds, w_ab_t)
-    dhh = dhh + tf.matmul(_blocks_to_rows(dz), w_zz_t)
-    dmh = dpre * tf.matmul(z[4:8], w_scale_h)  # scale_h as the forward step made it
-    dh_main = tf.matmul(_blocks_to_rows(dmh), w_hh_t)
+    dz = _blocks_to_rows(tf.matmul(ds, w_ab_t))  # [B, 12E]
+    dhh = dhh + tf.matmul(dz, w_zz_t)
+    dmh = _blocks_to_rows(dpre * tf.matmul(z[4:8], w_scale_h))  # scale_h as the forward made it
+    dh_main = tf.matmul(dmh, w_hh_t)
     # Hyper cell.
     hsi, htj, hsf, hso = tf.unstack(hact, axis=1)
     dhlc = dhh * hso * (1.0 - hth * hth)
@@ -559,8 +559,9 @@ def _hyper_backward_step(cell, p, bw, px, mask, c_prev, hc_prev, saved, dh, dc, 
     # Norm-parameter gradients are summed over the batch here so only small slices are stacked.
     sums = [tf.reduce_sum(x, axis=ax) for x, ax in (
         (dgate * xg, 1), (dgate, 1), (dlc * xc, 0), (dlc, 0),
-        (dhgate * hxg, 0), (dhgate, 0), (dhlc * hxc, 0), (dhlc, 0))]
-    grads = (dpre, dz, dhpre, *sums)
+        (dhgate * hxg, 0), (dhgate, 0), (dhlc * hxc, 0), (dhlc, 0), (dpre, 1))]
+    # dz and dmh as rows [B, k*m]: their weight gradients are then one 2-D matmul over all steps.
+    grads = (dpre, dz, dmh, dhpre, *sums)
     return (dc_prev, dh_prev, dhc_prev, dhh_prev), grads
 
 
@@ -656,28 +657,28 @@ def _hyper_loop_grad(cell, mask, main_px, hyper_px, init, p, outputs, tas, d_out
 
     _, dinit, grad_tas = tf.while_loop(
         lambda t, *_: t >= 0, body, (steps - 1, d_final, grad_tas), maximum_iterations=steps)
-    (dpre, dz, dhpre, dgx, dg, dlcx, dlc, dhgx, dhg, dhlcx, dhlc) = (
+    (dpre, dz, dmh, dhpre, dgx, dg, dlcx, dlc, dhgx, dhg, dhlcx, dhlc, dbias) = (
         ta.stack() for ta in grad_tas)
     hh_all, mh, z = tas[2].stack(), tas[7].stack(), tas[8].stack()
     # The scales again, in bulk: cheaper than keeping per-step products of them.
     w_ab = p[4]
     d_main_px = dpre * tf.matmul(z[:, 0:4], w_ab[0:4])
-    dmh = dpre * tf.matmul(z[:, 4:8], w_ab[4:8])
     h_prev = tf.concat([init[1][tf.newaxis], outputs[:-1]], 0)   # [T, B, n]
     hh_prev = tf.concat([init[3][tf.newaxis], hh_all[:-1]], 0)   # [T, B, N]
-    n, big_n = cell.num_units, cell.hyper_num_units
-    flat_h = tf.reshape(h_prev, [-1, n])
-    # Per-step batched products summed over time beat einsum's transposes on CPU.
-    d_w_hh = tf.reduce_sum(tf.matmul(h_prev[:, tf.newaxis], dmh, transpose_a=True), 0)
+    n, big_n, e = cell.num_units, cell.hyper_num_units, cell.hyper_embedding_size
+    flat_h, flat_hh = tf.reshape(h_prev, [-1, n]), tf.reshape(hh_all, [-1, big_n])
+    # Weight gradients as single 2-D products over all T*B rows: no [T, k, m, m] temporaries.
+    d_w_hh = _rows_to_blocks(tf.matmul(flat_h, tf.reshape(dmh, [-1, 4 * n]), transpose_a=True), 4)
     flat_dhpre = tf.reshape(dhpre, [-1, 4 * big_n])
     d_w_hyper_h = tf.matmul(flat_h, flat_dhpre, transpose_a=True)
     d_hw_hh = tf.matmul(tf.reshape(hh_prev, [-1, big_n]), flat_dhpre, transpose_a=True)
-    d_w_zz = tf.reduce_sum(tf.matmul(hh_all[:, tf.newaxis], dz, transpose_a=True), 0)
-    d_b_zz = tf.reduce_sum(dz, axis=[0, 2])[:, tf.newaxis, :]
+    flat_dz = tf.reshape(dz, [-1, 12 * e])
+    d_w_zz = _rows_to_blocks(tf.matmul(flat_hh, flat_dz, transpose_a=True), 12)
+    d_b_zz = tf.reshape(tf.reduce_sum(flat_dz, axis=0), [12, 1, e])
     # ds = [dpre * px, dpre * mh, dpre] (what each block of W_ab scaled), formed here in bulk.
     d_w_ab = tf.concat([tf.reduce_sum(tf.matmul(z[:, 4 * k:4 * k + 4], x, transpose_a=True), 0)
                         for k, x in enumerate((dpre * main_px, dpre * mh, dpre))], axis=0)
-    d_bias = tf.reduce_sum(dpre, axis=[0, 2])[:, tf.newaxis, :]
+    d_bias = tf.reduce_sum(dbias, axis=0)[:, tf.newaxis, :]
     d_gamma = tf.reduce_sum(dgx, axis=0)[:, tf.newaxis, :]
     d_beta = tf.reduce_sum(dg, axis=0)[:, tf.newaxis, :]
     d_gc, d_bc = tf.reduce_sum(dlcx, axis=0), tf.reduce_sum(dlc, axis=0)
