@@ -69,17 +69,12 @@ def _time_major(x: tf.Tensor) -> tf.Tensor:
     return tf.transpose(x, perm)
 
 
-def _gate_major(x: tf.Tensor, num_units: int) -> tf.Tensor:
-    """[..., B, 4n] -> [..., 4, B, n]: gate blocks first, so a block is a contiguous slice."""
+def _gate_major(x: tf.Tensor, size: int) -> tf.Tensor:
+    """[..., B, k*size] -> [..., k, B, size]: blocks first, so a block is a contiguous slice."""
     lead = x.shape.rank - 2
-    split = tf.reshape(x, tf.concat([tf.shape(x)[:-1], [4, num_units]], axis=0))
+    split = tf.reshape(x, tf.concat([tf.shape(x)[:-1], [-1, size]], axis=0))
     perm = list(range(lead)) + [lead + 1, lead, lead + 2]
     return tf.transpose(split, perm)
-
-
-def _rows_to_blocks(x: tf.Tensor, k: int) -> tf.Tensor:
-    """[m, k*p] -> [k, m, p]: column block j becomes slice j."""
-    return tf.transpose(tf.reshape(x, [-1, k, x.shape[1] // k]), [1, 0, 2])
 
 
 class LSTMCell(tf.Module):
@@ -335,9 +330,9 @@ class HyperLSTMCell(LSTMCell):
     def loop_params(self) -> Tuple[tf.Tensor, ...]:
         """Weights reshaped gate-major once: W_hh [4, n, n], [W_z | W_zb] [12, N, E], ..."""
         n, e = self.num_units, self.hyper_embedding_size
-        fused = (_rows_to_blocks(self.w_hh, 4),
+        fused = (_gate_major(self.w_hh, n),
                  tf.convert_to_tensor(self.w_hyper_h),
-                 _rows_to_blocks(tf.concat([self.w_z, self.w_zb], axis=1), 12),
+                 _gate_major(tf.concat([self.w_z, self.w_zb], axis=1), e),
                  tf.reshape(tf.concat([self.b_z, tf.zeros([4 * e], self.b_z.dtype)], 0),
                             [12, 1, e]),
                  tf.concat([self.w_alpha, self.w_beta], axis=0),
@@ -668,12 +663,12 @@ def _hyper_loop_grad(cell, mask, main_px, hyper_px, init, p, outputs, tas, d_out
     n, big_n, e = cell.num_units, cell.hyper_num_units, cell.hyper_embedding_size
     flat_h, flat_hh = tf.reshape(h_prev, [-1, n]), tf.reshape(hh_all, [-1, big_n])
     # Weight gradients as single 2-D products over all T*B rows: no [T, k, m, m] temporaries.
-    d_w_hh = _rows_to_blocks(tf.matmul(flat_h, tf.reshape(dmh, [-1, 4 * n]), transpose_a=True), 4)
+    d_w_hh = _gate_major(tf.matmul(flat_h, tf.reshape(dmh, [-1, 4 * n]), transpose_a=True), n)
     flat_dhpre = tf.reshape(dhpre, [-1, 4 * big_n])
     d_w_hyper_h = tf.matmul(flat_h, flat_dhpre, transpose_a=True)
     d_hw_hh = tf.matmul(tf.reshape(hh_prev, [-1, big_n]), flat_dhpre, transpose_a=True)
     flat_dz = tf.reshape(dz, [-1, 12 * e])
-    d_w_zz = _rows_to_blocks(tf.matmul(flat_hh, flat_dz, transpose_a=True), 12)
+    d_w_zz = _gate_major(tf.matmul(flat_hh, flat_dz, transpose_a=True), e)
     d_b_zz = tf.reshape(tf.reduce_sum(flat_dz, axis=0), [12, 1, e])
     # ds = [dpre * px, dpre * mh, dpre] (what each block of W_ab scaled), formed here in bulk.
     d_w_ab = tf.concat([tf.reduce_sum(tf.matmul(z[:, 4 * k:4 * k + 4], x, transpose_a=True), 0)
