@@ -40,8 +40,9 @@ def load_config(folder: str) -> tuple:
         raise CheckpointError(f"{path}: unreadable ({err})") from None
     if not extras.get("scale_factor"):
         raise CheckpointError(f"{path}: no scale_factor entry")
-    if hps.max_seq_len <= 0 or hps.max_strokes_num <= 0:
-        raise CheckpointError(f"{path}: max_seq_len/max_strokes_num not set")
+    if hps.max_seq_len <= 0 or hps.max_strokes_num <= 0 or hps.max_stroke_len < 1:
+        raise CheckpointError(f"{path}: max_seq_len/max_stroke_len/max_strokes_num not set "
+                              "(they are computed from the data when training starts)")
     return hps, extras
 
 

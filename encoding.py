@@ -16,9 +16,8 @@ ENCODER_KEYS = ("points", "piece_lengths", "relations")
 
 
 def make_encoder(model) -> Callable[[dict], np.ndarray]:
-    """Compiled `batch dict -> mu` traced once for every batch, node and piece count."""
-    p = model.hps.piece_len
-    signature = [tf.TensorSpec([None, None, p, 2], tf.float32), tf.TensorSpec([None, None], tf.int32),
+    """Compiled `batch dict -> mu` traced once for every batch, node and point count."""
+    signature = [tf.TensorSpec([None, None, None, 2], tf.float32), tf.TensorSpec([None, None], tf.int32),
                  tf.TensorSpec([None, None, None, 9], tf.float32)]
 
     @tf.function(input_signature=signature)
@@ -36,7 +35,7 @@ def encode_strokes(encoder: Callable[[dict], np.ndarray], strokes: Sequence[np.n
     for lo in range(0, len(strokes), batch_size):
         chunk = list(strokes[lo:lo + batch_size])
         batch = graph_builder.build_batch(
-            chunk, np.zeros(len(chunk), np.int32), piece_len=hps.piece_len,
+            chunk, np.zeros(len(chunk), np.int32), max_points=hps.max_stroke_len + 1,
             max_nodes=hps.max_strokes_num, max_seq_len=hps.max_seq_len, re_scale=0.0)
         codes.append(encoder(batch))
     return np.concatenate(codes) if codes else np.zeros((0, hps.z_size), np.float32)

@@ -69,7 +69,7 @@ def chance_levels(num_categories: int, num_codes: int) -> dict:
 
 
 def evaluate(checkpoint: str, classifier: str, data_dir: str, out: str, *, ckpt_id: int = 0,
-             sample_size: int = 100, re_scales=(0.0, 0.1, 0.3), greedy: bool = True,
+             sample_size: int = 100, re_scales=(0.0, 0.1, 0.3), greedy: bool = False,
              temperature: float = 0.24, seed: int = 0, batch_size: int = 500) -> dict:
     """Generate, score and write results.json / results.md; returns the results dict."""
     # Inputs are checked before TensorFlow is loaded and before any generation.
@@ -109,11 +109,18 @@ def evaluate(checkpoint: str, classifier: str, data_dir: str, out: str, *, ckpt_
     return results
 
 
+def decoding_mode(results: dict) -> str:
+    """'greedy' or 'temperature 0.24 (seed 0)'."""
+    if results["greedy"]:
+        return "greedy"
+    return f"temperature {results['temperature']:g} (seed {results['seed']})"
+
+
 def results_table(results: dict) -> str:
     """Markdown table of Rec and Ret (in %) per setting, with the chance levels last."""
     keys = ["rec"] + [f"top_{k}" for k in retrieval.KS]
     header = "| Task | re_scale | Rec (%) | " + " | ".join(f"Top-{k} Ret (%)" for k in retrieval.KS) + " |"
-    lines = [header, "|" + "---|" * (2 + len(keys))]
+    lines = [f"Decoding: {decoding_mode(results)}.", "", header, "|" + "---|" * (2 + len(keys))]
     for row in results["settings"]:
         lines.append(f"| {row['task']} | {row['re_scale']:g} | "
                      + " | ".join(f"{100 * row[k]:.2f}" for k in keys) + " |")
@@ -122,8 +129,7 @@ def results_table(results: dict) -> str:
     lines.append("")
     lines.append(f"{len(results['categories'])} categories, {results['sample_size']} test sketches "
                  f"per category, {results['num_codes']} codes ranked; "
-                 f"{'greedy' if results['greedy'] else 'temperature %g' % results['temperature']} "
-                 f"decoding; checkpoint {results['checkpoint']}.")
+                 f"{decoding_mode(results)} decoding; checkpoint {results['checkpoint']}.")
     return "\n".join(lines) + "\n"
 
 
@@ -156,8 +162,9 @@ def define_flags() -> None:
     flags.DEFINE_integer("sample_size", 100, "Test sketches per category.")
     flags.DEFINE_string("out", None, "Output folder (default: <checkpoint>/evaluation).")
     flags.DEFINE_string("re_scales", "0,0.1,0.3", "Comma-separated disruption settings.")
-    flags.DEFINE_boolean("greedy", True, "Greedy decoding; --nogreedy samples with --temperature.")
-    flags.DEFINE_float("temperature", 0.24, "Sampling temperature (with --nogreedy).")
+    flags.DEFINE_boolean("greedy", False, "Greedy decoding (the original's top-level variant); "
+                         "default: temperature sampling with --temperature, seeded.")
+    flags.DEFINE_float("temperature", 0.24, "Sampling temperature (without --greedy).")
     flags.DEFINE_integer("seed", 0, "Seed of the disruption and of temperature sampling.")
     flags.DEFINE_integer("batch_size", 500, "Sketches generated together.")
 

@@ -55,7 +55,7 @@ def check_out(out: str) -> None:
         raise ExportError(f"{out}: folder is not empty and holds no earlier export")
 
 
-def strokes_to_graph(strokes: tf.Tensor, lengths: tf.Tensor, piece_len: int, max_nodes: int,
+def strokes_to_graph(strokes: tf.Tensor, lengths: tf.Tensor, max_points: int, max_nodes: int,
                      cells: np.ndarray) -> dict:
     """TF twin of graph_builder.build_batch's encoder inputs (re_scale 0, padded to the batch).
 
@@ -74,7 +74,7 @@ def strokes_to_graph(strokes: tf.Tensor, lengths: tf.Tensor, piece_len: int, max
     stroke = tf.cumsum(tf.cast(start, tf.int32), axis=1) - 1 + tf.range(batch)[:, None] * steps
     first = tf.math.unsorted_segment_min(time, stroke, batch * steps)
     pos = time - tf.gather(first, stroke)
-    new_piece = tf.logical_and(tf.equal(pos % piece_len, 0), valid)
+    new_piece = tf.logical_and(tf.equal(pos % max_points, 0), valid)
     node = tf.cumsum(tf.cast(new_piece, tf.int32), axis=1) - 1
     num_nodes = tf.minimum(tf.reduce_sum(tf.cast(new_piece, tf.int32), axis=1), max_nodes)
     size = tf.reduce_max(num_nodes)
@@ -82,8 +82,9 @@ def strokes_to_graph(strokes: tf.Tensor, lengths: tf.Tensor, piece_len: int, max
     idx = tf.where(tf.logical_and(valid, node < max_nodes))  # pieces past the cap are dropped
     b, n = tf.cast(idx[:, 0], tf.int32), tf.gather_nd(node, idx)
     kept = tf.gather_nd(xy, idx)
-    points = tf.scatter_nd(tf.stack([b, n, tf.gather_nd(pos, idx) % piece_len], 1), kept,
-                           tf.stack([batch, size, piece_len, 2]))
+    pos_in_node = tf.gather_nd(pos, idx) % max_points
+    width = tf.reduce_max(tf.concat([pos_in_node + 1, [1]], axis=0))  # the batch's longest node
+    points = tf.scatter_nd(tf.stack([b, n, pos_in_node], 1), kept, tf.stack([batch, size, width, 2]))
     piece_lengths = tf.scatter_nd(tf.stack([b, n], 1), tf.ones_like(b), tf.stack([batch, size]))
     seg = b * size + n
     low = tf.reshape(tf.math.unsorted_segment_min(kept, seg, batch * size), [batch, size, 2])
@@ -140,7 +141,7 @@ def build_module(model: tf.Module, scale_factor: float) -> tuple:
     def codes_of(batch: dict) -> dict:
         return {"codes": model.encode(batch, training=False)[0]}
 
-    @tf.function(input_signature=[tf.TensorSpec([None, None, hps.piece_len, 2], f32, "points"),
+    @tf.function(input_signature=[tf.TensorSpec([None, None, None, 2], f32, "points"),
                                   tf.TensorSpec([None, None], i32, "piece_lengths"),
                                   tf.TensorSpec([None, None, None, 9], f32, "relations")])
     def encode(points, piece_lengths, relations):
@@ -151,7 +152,7 @@ def build_module(model: tf.Module, scale_factor: float) -> tuple:
     def encode_strokes(strokes, lengths):
         tf.debugging.assert_positive(lengths, "every sketch needs at least one point")
         tf.debugging.assert_less_equal(lengths, tf.shape(strokes)[1], "lengths beyond the strokes")
-        return codes_of(strokes_to_graph(strokes, lengths, hps.piece_len, hps.max_strokes_num, cells))
+        return codes_of(strokes_to_graph(strokes, lengths, hps.max_stroke_len + 1, hps.max_strokes_num, cells))
 
     @tf.function
     def generate(codes, max_len=None):

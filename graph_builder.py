@@ -1,4 +1,8 @@
-"""Stroke pieces and the 9 grid graphs of SketchGloc (SPEC sections 4-5), vectorised.
+"""Graph nodes and the 9 grid graphs of SketchGloc (METHOD 4-5), vectorised.
+
+A node is a pen stroke, cut after `max_points` (= max_stroke_len + 1) points;
+with max_stroke_len = 5 the nodes are the 6-point pieces of the original's
+top-level variant. Below, "piece" means a node either way.
 
 `build_batch` works on the points of a whole batch at once: piece ids come
 from cumulative sums, bounding boxes from `np.minimum.reduceat`, and the 3x3
@@ -95,12 +99,12 @@ def relations_from_boxes(boxes: np.ndarray, counts: np.ndarray, size: int) -> np
     return out.reshape(batch_size, size, size, 9)
 
 
-def split_pieces(points: np.ndarray, piece_len: int = 6) -> list:
-    """Absolute points [N,3] -> pieces, each an [n,2] array of (x, y) (SPEC 4)."""
+def split_pieces(points: np.ndarray, max_points: int) -> list:
+    """Absolute points [N,3] -> nodes of at most max_points points, each an [n,2] array of (x, y)."""
     points = np.asarray(points)
     if len(points) == 0:
         return []
-    layout = utils.piece_layout(points[:, 2] > 0.5, np.array([len(points)]), piece_len)
+    layout = utils.piece_layout(points[:, 2] > 0.5, np.array([len(points)]), max_points)
     return np.split(points[:, :2], layout["piece_start"][1:])
 
 
@@ -159,18 +163,59 @@ def grid_relations_loop(pieces: list, max_nodes: int) -> np.ndarray:
     return out
 
 
-def build_batch(strokes: Sequence[np.ndarray], labels: Sequence[int], *, piece_len: int,
+def split_nodes_loop(points: np.ndarray, max_stroke_len: int) -> list:
+    """Plain per-point reading of METHOD 4: the reference for tests of the vectorised cut.
+
+    Walk the absolute points; a node ends at a pen lift or once it holds
+    max_stroke_len + 1 points; a trailing run without a pen lift is a last node.
+    """
+    nodes, current = [], []
+    for x, y, lifted in np.asarray(points).tolist():
+        current.append((x, y))
+        if lifted > 0.5 or len(current) == max_stroke_len + 1:
+            nodes.append(np.array(current, np.float32))
+            current = []
+    if current:
+        nodes.append(np.array(current, np.float32))
+    return nodes
+
+
+def caps_loop(sketches: Sequence[np.ndarray]) -> tuple[int, int]:
+    """Plain reading of METHOD 4's percentile rule: (max_stroke_len, max_strokes_num) of stroke-3 sketches."""
+    stroke_lengths, stroke_counts = [], []
+    for sketch in sketches:
+        count, run = 0, 0
+        for lifted in np.asarray(sketch)[:, 2].tolist():
+            run += 1
+            if lifted > 0.5:
+                stroke_lengths.append(run)
+                count, run = count + 1, 0
+        if run:
+            stroke_lengths.append(run)
+            count += 1
+        stroke_counts.append(count)
+
+    def rule(values: list) -> int:
+        return sorted(values)[int(0.999 * len(values))]
+    return rule(stroke_lengths), rule(stroke_counts)
+
+
+def build_batch(strokes: Sequence[np.ndarray], labels: Sequence[int], *, max_points: int,
                 max_nodes: int, max_seq_len: int, re_scale: float = 0.0,
                 rng: np.random.Generator | None = None, pad_to_batch: bool = True) -> dict:
-    """Batch dict (see the data contract) from stroke-3 sketches (normalised units)."""
+    """Batch dict (see the data contract) from stroke-3 sketches (normalised units).
+
+    With pad_to_batch the node, point and time axes are padded to the batch's own
+    longest, else to max_nodes, max_points and max_seq_len.
+    """
     flat, lengths = utils.flatten(strokes)
-    return build_batch_flat(flat, lengths, labels, piece_len=piece_len, max_nodes=max_nodes,
+    return build_batch_flat(flat, lengths, labels, max_points=max_points, max_nodes=max_nodes,
                             max_seq_len=max_seq_len, re_scale=re_scale, rng=rng,
                             pad_to_batch=pad_to_batch)
 
 
 def build_batch_flat(flat: np.ndarray, lengths: np.ndarray, labels: Sequence[int], *,
-                     piece_len: int, max_nodes: int, max_seq_len: int, re_scale: float = 0.0,
+                     max_points: int, max_nodes: int, max_seq_len: int, re_scale: float = 0.0,
                      rng: np.random.Generator | None = None, pad_to_batch: bool = True) -> dict:
     """`build_batch` on the flat layout: stroke-3 [N,3] of all sketches plus lengths [B]."""
     lengths = np.asarray(lengths, np.int64)
@@ -184,7 +229,7 @@ def build_batch_flat(flat: np.ndarray, lengths: np.ndarray, labels: Sequence[int
     points = utils.absolute_flat(flat[:, :2], lengths).astype(np.float32)
     encoder_points = utils.disrupt_flat(points, pen, lengths, re_scale, rng)
     seq_len = int(lengths.max()) if pad_to_batch else int(max_seq_len)
-    batch = _encoder_inputs(encoder_points, pen, lengths, piece_len, max_nodes, pad_to_batch)
+    batch = _encoder_inputs(encoder_points, pen, lengths, max_points, max_nodes, pad_to_batch)
     batch["targets"] = _targets(points, pen, lengths, seq_len)
     batch["seq_lengths"] = lengths.astype(np.int32)
     batch["labels"] = np.asarray(labels, np.int32)
@@ -192,9 +237,9 @@ def build_batch_flat(flat: np.ndarray, lengths: np.ndarray, labels: Sequence[int
 
 
 def _encoder_inputs(points: np.ndarray, pen: np.ndarray, lengths: np.ndarray,
-                    piece_len: int, max_nodes: int, pad_to_batch: bool) -> dict:
+                    max_points: int, max_nodes: int, pad_to_batch: bool) -> dict:
     """points, piece_lengths, num_nodes and relations of a flat batch."""
-    layout = utils.piece_layout(pen, lengths, piece_len)
+    layout = utils.piece_layout(pen, lengths, max_points)
     num_nodes = np.minimum(layout["counts"], max_nodes)
     size = int(num_nodes.max()) if pad_to_batch else int(max_nodes)
     batch_size = len(lengths)
@@ -203,20 +248,22 @@ def _encoder_inputs(points: np.ndarray, pen: np.ndarray, lengths: np.ndarray,
     kept = node < max_nodes  # pieces past the node cap are dropped
     slot = sketch * size + node
 
-    piece_points = np.zeros((batch_size * size * piece_len, 2), np.float32)
-    piece_points[(slot * piece_len + layout["pos_in_piece"])[kept]] = points[kept]
-
     start = layout["piece_start"]
     piece_kept = kept[start]
     piece_slot = slot[start][piece_kept]
+    node_lengths = np.diff(start, append=len(pen))[piece_kept]
+    width = int(node_lengths.max(initial=1)) if pad_to_batch else int(max_points)
     piece_lengths = np.zeros(batch_size * size, np.int32)
-    piece_lengths[piece_slot] = np.diff(start, append=len(pen))[piece_kept]
+    piece_lengths[piece_slot] = node_lengths
+
+    piece_points = np.zeros((batch_size * size * width, 2), np.float32)
+    piece_points[(slot * width + layout["pos_in_piece"])[kept]] = points[kept]
 
     low = np.minimum.reduceat(points, start, axis=0)[piece_kept]
     high = np.maximum.reduceat(points, start, axis=0)[piece_kept]
     boxes = np.stack([low[:, 0], high[:, 0], low[:, 1], high[:, 1]], axis=1)
     return {
-        "points": piece_points.reshape(batch_size, size, piece_len, 2),
+        "points": piece_points.reshape(batch_size, size, width, 2),
         "piece_lengths": piece_lengths.reshape(batch_size, size),
         "num_nodes": num_nodes.astype(np.int32),
         "relations": relations_from_boxes(boxes, num_nodes, size),
@@ -263,13 +310,17 @@ def _default_piece(pieces: list) -> int:
 
 
 def show(path: str, index: int, piece: int | None = None, out: str = "grid_graphs.png",
-         split: str = "train", piece_len: int = 6) -> str:
-    """Draw a sketch, its pieces and the 3x3 grid relations of one piece to `out`."""
+         split: str = "train", max_stroke_len: int = -1) -> str:
+    """Draw a sketch, its nodes and the 3x3 grid relations of one node to `out`.
+
+    max_stroke_len -1 draws whole pen strokes (the default nodes); 5 the 6-point pieces.
+    """
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    pieces = split_pieces(_load_sketch(path, split, index), piece_len)
+    points = _load_sketch(path, split, index)
+    pieces = split_pieces(points, len(points) if max_stroke_len == -1 else max_stroke_len + 1)
     piece = _default_piece(pieces) if piece is None else piece
     if not 0 <= piece < len(pieces):
         raise SystemExit(f"--piece {piece} out of range 0..{len(pieces) - 1}")
@@ -342,9 +393,10 @@ def main(argv: list | None = None) -> int:
     parser.add_argument("--piece", type=int, default=None)
     parser.add_argument("--out", default="grid_graphs.png")
     parser.add_argument("--split", default="train")
-    parser.add_argument("--piece_len", type=int, default=6)
+    parser.add_argument("--max_stroke_len", type=int, default=-1,
+                        help="-1: nodes are whole pen strokes; 5: 6-point pieces")
     args = parser.parse_args(argv)
-    out = show(args.show[0], int(args.show[1]), args.piece, args.out, args.split, args.piece_len)
+    out = show(args.show[0], int(args.show[1]), args.piece, args.out, args.split, args.max_stroke_len)
     print(out)
     return 0
 

@@ -1,10 +1,10 @@
-"""Encoder of SketchGloc (SPEC section 6): piece encoder, multi-graph GCN, code y."""
+"""Encoder of SketchGloc (METHOD 6): node encoder, multi-graph GCN, code y."""
 from __future__ import annotations
 
 import tensorflow as tf
 
 import rnn
-from layers import BatchNorm, Dense, cast_variables, glorot
+from layers import BatchNorm, Dense, cast_variables, he_normal
 
 
 def real_piece_indices(piece_lengths: tf.Tensor) -> tf.Tensor:
@@ -30,25 +30,13 @@ class PieceEncoder(tf.Module):
 
         Computes in the dtype of `points` (low precision under mixed precision).
         """
-        # Only real pieces go through the RNN: padding nodes are often half the batch.
+        # Only real nodes go through the RNN: padding nodes are often half the batch.
         idx = real_piece_indices(piece_lengths)
         pieces, lengths = tf.gather_nd(points, idx), tf.gather_nd(piece_lengths, idx)
-        if points.dtype == tf.float32:
+        with cast_variables(self.fw, points.dtype), cast_variables(self.bw, points.dtype):
             emb = rnn.bidirectional_last(self.fw, self.bw, pieces, lengths, training=training)
-        else:
-            emb = self._low_precision(pieces, lengths, training)
         shape = tf.concat([tf.shape(piece_lengths, out_type=tf.int64), [self.size]], 0)
         return tf.scatter_nd(idx, emb, shape)
-
-    def _low_precision(self, pieces: tf.Tensor, lengths: tf.Tensor, training: bool) -> tf.Tensor:
-        """rnn.bidirectional_last in the dtype of `pieces` (zero states of that dtype, cast weights)."""
-        lengths = tf.cast(lengths, tf.int32)
-        zeros = tf.zeros([tf.shape(pieces)[0], self.fw.state_size], pieces.dtype)
-        with cast_variables(self.fw, pieces.dtype), cast_variables(self.bw, pieces.dtype):
-            _, fw = rnn.run_rnn(self.fw, pieces, lengths, initial_state=zeros, training=training)
-            backwards = tf.reverse_sequence(pieces, lengths, seq_axis=1, batch_axis=0)
-            _, bw = rnn.run_rnn(self.bw, backwards, lengths, initial_state=zeros, training=training)
-        return tf.concat([self.fw.output_from_state(fw), self.bw.output_from_state(bw)], axis=1)
 
 
 class MultiGraphGCN(tf.Module):
@@ -57,8 +45,8 @@ class MultiGraphGCN(tf.Module):
     def __init__(self, size: int, num_graphs: int, name: str | None = None):
         super().__init__(name=name)
         self.num_graphs = num_graphs
-        self.w1 = tf.Variable(glorot([num_graphs, size, size]), name="w1")
-        self.w2 = tf.Variable(glorot([num_graphs, size, size]), name="w2")
+        self.w1 = tf.Variable(he_normal([num_graphs, size, size]), name="w1")
+        self.w2 = tf.Variable(he_normal([num_graphs, size, size]), name="w2")
 
     def adjacency(self, relations: tf.Tensor) -> tf.Tensor:
         """The 9 relations, or their union (fully connected) for the 1-graph ablation."""

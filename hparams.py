@@ -10,6 +10,8 @@ import dataclasses
 import json
 from typing import Any
 
+import fileio
+
 DATASETS = {
     1: ["pig", "bee", "flower", "bus", "giraffe"],
     2: ["airplane", "angel", "apple", "butterfly", "bus", "cake", "fish",
@@ -29,9 +31,10 @@ class HParams:
     categories: list = dataclasses.field(default_factory=lambda: list(DATASETS[1]))
     num_per_category: int = 70000
     batch_size: int = 100
-    max_seq_len: int = 0  # 0: longest sketch of the data
-    max_strokes_num: int = 0  # node cap; 0: 99.9th percentile of pieces per sketch
-    piece_len: int = 6
+    # -1 = computed from the loaded data (METHOD 1 and 4), as in the original.
+    max_seq_len: int = -1  # longest sketch
+    max_stroke_len: int = -1  # a node holds at most max_stroke_len + 1 points; 5 = 6-point pieces
+    max_strokes_num: int = -1  # node cap per sketch
     num_graphs: int = 9
     enc_model: str = "lstm"
     enc_rnn_size: int = 512
@@ -39,10 +42,17 @@ class HParams:
     dec_rnn_size: int = 512
     z_size: int = 128
     dec_num_mixture: int = 20
+    # The original's decoder ignores num_mixture and always uses 20 components (dec_num_mixture).
+    num_mixture: int = 5
     hyper_num_units: int = 256
     hyper_embedding_size: int = 32
     use_recurrent_dropout: bool = True
     recurrent_dropout_prob: float = 0.9  # keep probability, as in sketch-rnn
+    # sketch-rnn's decoder dropouts (keep probabilities; training only).
+    use_input_dropout: bool = False
+    input_dropout_prob: float = 0.9
+    use_output_dropout: bool = False
+    output_dropout_prob: float = 0.9
     random_scale_factor: float = 0.1
     augment_stroke_prob: float = 0.1
     re_scale: float = 0.0
@@ -50,6 +60,9 @@ class HParams:
     min_learning_rate: float = 1e-5
     decay_rate: float = 0.99999
     grad_clip: float = 1.0
+    # Accepted for the original's command lines; neither has an effect (see NO_EFFECT).
+    de_weight: float = 1.0
+    is_training: bool = True
     num_steps: int = 1000000
     save_every: int = 1  # epochs between validations
     early_stop_patience: int = 5
@@ -79,7 +92,18 @@ class HParams:
 PRESETS = {
     "paper": {},
     "small": {"enc_rnn_size": 64, "dec_rnn_size": 128, "z_size": 32},
+    # The original's top-level variant: 6-point pieces instead of whole strokes (METHOD 0).
+    "pieces": {"max_stroke_len": 5},
 }
+# Keys of the original's command line that change nothing, and why (printed when set).
+NO_EFFECT = {
+    "num_mixture": "the decoder's mixture size is dec_num_mixture (20), as in the original, "
+                   "which never reads num_mixture",
+    "de_weight": "it weighs a deconvolution loss that the original no longer has",
+    "is_training": "training and evaluation set it themselves",
+}
+# Renamed keys: old name -> (new name, conversion of the old value).
+RENAMED = {"piece_len": ("max_stroke_len", lambda points: int(points) - 1)}
 
 _FIELDS = {f.name: f for f in dataclasses.fields(HParams)}
 _TRUE = {"true", "1", "yes"}
@@ -157,6 +181,10 @@ def _split_top(text: str) -> list:
 
 
 def _set(hps: HParams, key: str, value: Any) -> None:
+    if key in RENAMED:
+        new, _ = RENAMED[key]
+        raise HParamsError(f"hparam '{key}' was renamed: use {new} = {key} - 1 "
+                           f"({new}=5 gives 6-point pieces)")
     if key not in _FIELDS:
         raise HParamsError(f"unknown hparam '{key}' (known: {', '.join(sorted(_FIELDS))})")
     setattr(hps, key, _coerce(key, value))
@@ -199,14 +227,35 @@ def save(hps: HParams, path: str, **extra: Any) -> None:
     if clash:
         raise HParamsError(f"extra config entries shadow hparams: {', '.join(clash)}")
     values.update(extra)
-    with open(path, "w") as f:
-        json.dump(values, f, indent=2, sort_keys=True)
+    fileio.write_json(path, values, sort_keys=True)
+
+
+def no_effect_notices(hps: HParams) -> list:
+    """One line per key of NO_EFFECT that `hps` sets to a non-default value."""
+    default = HParams()
+    return [f"note: {key}={getattr(hps, key)!r} has no effect: {why}"
+            for key, why in NO_EFFECT.items() if getattr(hps, key) != getattr(default, key)]
+
+
+def upgrade_legacy(values: dict) -> dict:
+    """A saved config with renamed keys converted, keeping each key's old meaning.
+
+    Configs written before stroke nodes hold `piece_len` (points per node): their
+    nodes are `max_stroke_len = piece_len - 1`, which builds exactly the same nodes.
+    """
+    values = dict(values)
+    for old, (new, convert) in RENAMED.items():
+        if old in values:
+            if new in values:
+                raise HParamsError(f"config holds both '{old}' and its new name '{new}'")
+            values[new] = convert(values.pop(old))
+    return values
 
 
 def load(path: str) -> tuple[HParams, dict]:
-    """Read a JSON written by `save`: (hparams, the extra entries)."""
+    """Read a JSON written by `save` (or by an older version): (hparams, the extra entries)."""
     with open(path) as f:
-        values = json.load(f)
+        values = upgrade_legacy(json.load(f))
     known = {k: v for k, v in values.items() if k in _FIELDS}
     extra = {k: v for k, v in values.items() if k not in _FIELDS}
     return HParams.from_dict(known), extra

@@ -42,19 +42,17 @@ def cast_variables(module: tf.Module, dtype: tf.DType) -> Iterator[None]:
             object.__setattr__(m, name, value)
 
 
-def glorot(shape: list, seed_name: str = "") -> tf.Tensor:
-    """Glorot-uniform initial values (the TF1 `get_variable` default of the original)."""
-    fan_in, fan_out = shape[-2], shape[-1]
-    limit = (6.0 / (fan_in + fan_out)) ** 0.5
-    return tf.random.uniform(shape, -limit, limit)
+def he_normal(shape: list) -> tf.Tensor:
+    """N(0, 2 / fan_in) initial values, fan_in = shape[-2] (the original's dense and GCN init)."""
+    return tf.random.normal(shape, stddev=(2.0 / shape[-2]) ** 0.5)
 
 
 class Dense(tf.Module):
-    """`x W + b` with glorot weights and zero bias; computes in the dtype of x."""
+    """`x W + b` with He-normal weights and zero bias; computes in the dtype of x."""
 
     def __init__(self, in_size: int, out_size: int, use_bias: bool = True, name: str | None = None):
         super().__init__(name=name)
-        self.w = tf.Variable(glorot([in_size, out_size]), name="w")
+        self.w = tf.Variable(he_normal([in_size, out_size]), name="w")
         self.b = tf.Variable(tf.zeros([out_size]), name="b") if use_bias else None
 
     def __call__(self, x: tf.Tensor) -> tf.Tensor:
@@ -93,21 +91,24 @@ class BatchNorm(tf.Module):
         self.moving_mean = tf.Variable(tf.zeros([size]), name="moving_mean", **stat)
         self.moving_var = tf.Variable(tf.ones([size]), name="moving_var", **stat)
 
-    def batch_moments(self, x: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        """Mean and (biased) variance over axis 0 of the global batch; two passes for stability."""
+    def batch_moments(self, x: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        """Mean, (biased) variance and row count of the global batch; two passes for stability."""
         count = tf.cast(tf.shape(x)[0], x.dtype)
         total, count = _replica_sum([tf.reduce_sum(x, axis=0), count])
         mean = total / count
         (squares,) = _replica_sum([tf.reduce_sum(tf.square(x - mean), axis=0)])
-        return mean, squares / count
+        return mean, squares / count, count
 
     def __call__(self, x: tf.Tensor, training: bool) -> tf.Tensor:
         x = tf.cast(x, tf.float32)
         if training:
-            mean, var = self.batch_moments(x)
+            mean, var, count = self.batch_moments(x)
             m = self.momentum
+            # As TF1's fused kernel: normalise with the biased variance, but average the
+            # unbiased one, n / (n - 1), into the moving variance.
+            unbiased = var * count / tf.maximum(count - 1.0, 1.0)
             self.moving_mean.assign(m * self.moving_mean + (1.0 - m) * mean)
-            self.moving_var.assign(m * self.moving_var + (1.0 - m) * var)
+            self.moving_var.assign(m * self.moving_var + (1.0 - m) * unbiased)
         else:
             mean, var = self.moving_mean, self.moving_var
         return tf.nn.batch_normalization(x, mean, var, self.beta, self.gamma, self.epsilon)

@@ -1,4 +1,4 @@
-"""SketchGloc: grid-graph encoder + sketch-rnn style GMM decoder (SPEC sections 6-7)."""
+"""SketchGloc: grid-graph encoder + sketch-rnn style GMM decoder (METHOD 6-7)."""
 from __future__ import annotations
 
 import math
@@ -65,11 +65,11 @@ def shard(x: tf.Tensor, parts: int) -> list:
     return tf.split(x, sizes, num=parts, axis=0)
 
 
-def batch_spec(piece_len: int) -> dict:
-    """tf.TensorSpec of a batch dict with dynamic batch, node and time sizes."""
+def batch_spec() -> dict:
+    """tf.TensorSpec of a batch dict with dynamic batch, node, point and time sizes."""
     f, i = tf.float32, tf.int32
     return {
-        "points": tf.TensorSpec([None, None, piece_len, 2], f),
+        "points": tf.TensorSpec([None, None, None, 2], f),
         "piece_lengths": tf.TensorSpec([None, None], i),
         "num_nodes": tf.TensorSpec([None], i),
         "relations": tf.TensorSpec([None, None, None, 9], f),
@@ -120,12 +120,24 @@ class SketchGloc(tf.Module):
         inputs, y = tf.cast(inputs, dtype), tf.cast(y, dtype)
         steps = tf.shape(inputs)[1]
         tiled = tf.tile(y[:, None, :], tf.stack([1, steps, 1]))
-        parts = zip(shard(tf.concat([inputs, tiled], -1), self.decoder_shards),
+        cell_inputs = self._dropout(tf.concat([inputs, tiled], -1), "input", training)
+        parts = zip(shard(cell_inputs, self.decoder_shards),
                     shard(self.initial_state(y), self.decoder_shards))
         with cast_variables(self.cell, dtype):
             outputs = [rnn.run_rnn(self.cell, x, None, initial_state=s, training=training)[0]
                        for x, s in parts]
-        return split_params(self.output_layer(tf.concat(outputs, axis=0)), self.hps.dec_num_mixture)
+        outputs = self._dropout(tf.concat(outputs, axis=0), "output", training)
+        return split_params(self.output_layer(outputs), self.hps.dec_num_mixture)
+
+    def _dropout(self, x: tf.Tensor, where: str, training: bool) -> tf.Tensor:
+        """sketch-rnn's optional dropout on the decoder cell's input or output (training only).
+
+        A fresh mask for every element and step, as TF1's DropoutWrapper draws it, so it
+        can be applied to all steps at once outside the recurrent loop.
+        """
+        if not (training and getattr(self.hps, f"use_{where}_dropout")):
+            return x
+        return tf.nn.dropout(x, rate=1.0 - getattr(self.hps, f"{where}_dropout_prob"))
 
     def decode_step(self, x: tf.Tensor, y: tf.Tensor, state: tf.Tensor, training: bool = False):
         """One decoder step: x [B, 5] -> (params, new_state)."""

@@ -7,7 +7,11 @@
 dataset_id 1/2/3 picks the category lists of the paper (hparams.DATASETS);
 0 takes the categories stored in the checkpoint's model_config.json. For each
 category the first `sample_size` test sketches are disrupted with `re_scale`
-(seeded), encoded (y = mu) and redrawn. The folder receives, per sketch
+(seeded), encoded (y = mu) and redrawn, by default with temperature sampling
+(tau 0.24, seeded; the stroke variant's sampler), with `--greedy` by the most
+probable component and pen state (the top-level variant's). `--unconditional`
+draws `sample_size` codes z ~ N(0, I) instead (category index 0, no test data
+needed). The folder receives, per sketch
 (c = category index, i = sample index): `<c>_<i>.svg` and `<c>_<i>.png`
 (48x48), `code_<c>_<i>.npy` (code of the undisturbed test sketch) and
 `s_<c>_<i>.npy` (generated absolute 5-D sequence up to its end row); plus
@@ -15,7 +19,6 @@ category the first `sample_size` test sketches are disrupted with `re_scale`
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 import sys
@@ -26,6 +29,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 
 import checkpoints  # noqa: E402
+import fileio  # noqa: E402
 import hparams as hparams_lib  # noqa: E402
 import utils  # noqa: E402
 
@@ -65,7 +69,7 @@ def load_test_sketches(data_dir: str, categories: list, sample_size: int, hps,
     cap = min(hps.num_per_category, 2 * sample_size + 100)
     for limit in dict.fromkeys((cap, hps.num_per_category)):
         data = utils.load_dataset(data_dir, categories, limit, hps.max_seq_len,
-                                  hps.max_strokes_num, hps.piece_len)
+                                  hps.max_strokes_num, hps.max_stroke_len)
         labels = np.asarray(data.test.labels)
         if all(np.sum(labels == c) >= sample_size for c in range(len(categories))):
             break
@@ -183,15 +187,16 @@ def write_category(out: str, c: int, seqs: list, codes: np.ndarray) -> list:
     return points
 
 
-def write_overview(path: str, originals: list, disrupted: list | None, generated: list,
+def write_overview(path: str, originals: list | None, disrupted: list | None, generated: list,
                    rows: int = OVERVIEW_ROWS) -> None:
-    """Original, disrupted input (if any) and generation side by side."""
+    """Original (if any), disrupted input (if any) and generation side by side."""
     import plots
 
-    titles = ["original"] + (["disrupted input"] if disrupted is not None else []) + ["generated"]
+    titles = ((["original"] if originals is not None else [])
+              + (["disrupted input"] if disrupted is not None else []) + ["generated"])
     grid = []
     for i in range(min(rows, len(generated))):
-        row = [utils.to_absolute(originals[i])]
+        row = [utils.to_absolute(originals[i])] if originals is not None else []
         if disrupted is not None:
             row.append(utils.to_absolute(disrupted[i]))
         grid.append(row + [generated[i]])
@@ -241,8 +246,29 @@ def sample(generator: SketchGenerator, sketches: list, categories: list, out: st
         "seconds": round(time.perf_counter() - start, 2),
     }
     meta.update(extra_meta or {})
-    with open(os.path.join(out, META_NAME), "w") as f:
-        json.dump(meta, f, indent=2)
+    fileio.write_json(os.path.join(out, META_NAME), meta)
+    return meta
+
+
+def sample_unconditional(generator: SketchGenerator, count: int, out: str, *, greedy: bool = False,
+                         temperature: float = 0.24, seed: int = 0, batch_size: int = 500) -> dict:
+    """Decode `count` codes z ~ N(0, I) (seeded) into one sample folder; returns its metadata."""
+    os.makedirs(out, exist_ok=True)
+    start = time.perf_counter()
+    codes = np.random.default_rng([seed, 1]).standard_normal((count, generator.hps.z_size))
+    codes = codes.astype(np.float32)
+    seqs, lengths = generator.generate(codes, greedy, temperature, seed, batch_size)
+    cut = [cut_sequence(seq, n) for seq, n in zip(seqs, lengths)]
+    generated = write_category(out, 0, cut, codes)
+    write_overview(os.path.join(out, "overview_0.png"), None, None, generated)
+    meta = {"unconditional": True, "categories": [], "re_scale": 0.0, "sample_size": count,
+            "counts": [count], "checkpoint": generator.checkpoint, "seed": int(seed),
+            "greedy": bool(greedy), "temperature": float(temperature),
+            "scale_factor": generator.scale_factor, "max_seq_len": generator.hps.max_seq_len,
+            "mean_length": float(lengths.mean()),
+            "unfinished": int(np.sum(lengths >= generator.hps.max_seq_len)),
+            "seconds": round(time.perf_counter() - start, 2)}
+    fileio.write_json(os.path.join(out, META_NAME), meta)
     return meta
 
 
@@ -257,6 +283,14 @@ def run(settings: dict) -> dict:
     """Sample with parsed settings (the keys of POSITIONAL plus the other flags)."""
     # Everything that can fail on user input is checked before TensorFlow is loaded.
     hps, extras, _ = checkpoints.check_folder(settings["checkpoint_path"], settings["ckpt_id"])
+    if settings["unconditional"]:
+        generator = SketchGenerator(settings["checkpoint_path"], settings["ckpt_id"])
+        meta = sample_unconditional(generator, settings["sample_size"], settings["sample_output"],
+                                    greedy=settings["greedy"], temperature=settings["temperature"],
+                                    seed=settings["seed"], batch_size=settings["batch_size"])
+        print(f"wrote {meta['sample_size']} unconditional sketches to {settings['sample_output']} "
+              f"in {meta['seconds']:.1f} s")
+        return meta
     categories = categories_for(settings["dataset_id"], hps)
     data_dir = demo_data_dir() if settings["demo"] else settings["data_dir"]
     sketches = load_test_sketches(data_dir, categories, settings["sample_size"], hps,
@@ -276,7 +310,7 @@ def run(settings: dict) -> dict:
 DEFAULTS = {
     "sample_size": 100, "dataset_id": 0, "sample_output": None, "re_scale": 0.0,
     "checkpoint_path": None, "ckpt_id": 0, "data_dir": "datasets", "demo": False,
-    "greedy": True, "temperature": 0.24, "seed": 0, "batch_size": 500,
+    "greedy": False, "temperature": 0.24, "seed": 0, "batch_size": 500, "unconditional": False,
 }
 HELP = {
     "sample_size": "Test sketches per category.",
@@ -287,8 +321,11 @@ HELP = {
     "ckpt_id": "0: latest best checkpoint; N: ckpt-N.",
     "data_dir": "Folder of <category>.npz files.",
     "demo": "Read the built-in demo dataset instead of --data_dir.",
-    "greedy": "Most probable component, mean and pen state; --nogreedy samples with --temperature.",
-    "temperature": "Sampling temperature (with --nogreedy).",
+    "greedy": "Most probable component, its mean and the most probable pen state (the original's "
+              "top-level variant); default: temperature sampling with --temperature.",
+    "temperature": "Sampling temperature tau (without --greedy): log-probabilities / tau, "
+                   "standard deviations * tau.",
+    "unconditional": "Decode sample_size codes z ~ N(0, I) instead of encoded test sketches.",
     "seed": "Seed of the disruption and of temperature sampling.",
     "batch_size": "Sketches generated together.",
 }

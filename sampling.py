@@ -1,4 +1,4 @@
-"""Batched, compiled generation (SPEC section 10): one tf.while_loop for a whole batch."""
+"""Batched, compiled generation (METHOD 10): one tf.while_loop for a whole batch."""
 from __future__ import annotations
 
 import numpy as np
@@ -10,7 +10,14 @@ END_ROW = (0.0, 0.0, 0.0, 0.0, 1.0)
 
 
 def choose_point(params: dict, greedy: bool, temperature: tf.Tensor, seed: tf.Tensor, step: tf.Tensor):
-    """Next absolute point and pen index [B] from one step's GMM/pen parameters."""
+    """Next absolute point and pen index [B] from one step's GMM/pen parameters.
+
+    Greedy: the most probable component's mean and the most probable pen state.
+    Otherwise (temperature tau): component and pen state drawn from softmax(log p / tau),
+    then a point from the chosen Gaussian with both standard deviations multiplied by
+    tau and the correlation unchanged (METHOD 10; the original's sqrt(tau) argument
+    is squared inside its sampler).
+    """
     log_pi, pen_logits = params["log_pi"], params["pen_logits"]
     if greedy:
         comp = tf.argmax(log_pi, axis=-1, output_type=tf.int32)
@@ -22,8 +29,8 @@ def choose_point(params: dict, greedy: bool, temperature: tf.Tensor, seed: tf.Te
     pick = lambda name: tf.gather(params[name], comp, axis=1, batch_dims=1)
     mx, my = pick("mu_x"), pick("mu_y")
     if not greedy:
-        sx = tf.exp(pick("log_sx")) * tf.sqrt(temperature)
-        sy = tf.exp(pick("log_sy")) * tf.sqrt(temperature)
+        sx = tf.exp(pick("log_sx")) * temperature
+        sy = tf.exp(pick("log_sy")) * temperature
         rho = pick("rho")
         e = tf.random.stateless_normal(tf.stack([tf.shape(mx)[0], 2]), seeds[2])
         mx = mx + sx * e[:, 0]

@@ -45,14 +45,17 @@ def run(hparams_text: str, data_dir: str, log_root: str, resume: bool, demo: boo
     hps, data_dir = resolve(hparams_text, data_dir, demo)
     # numpy only: bad data is reported before TensorFlow starts (and prints its banners).
     data = utils.load_dataset(data_dir, hps.categories, hps.num_per_category, hps.max_seq_len,
-                              hps.max_strokes_num, hps.piece_len)
+                              hps.max_strokes_num, hps.max_stroke_len)
+    for line in hparams_lib.no_effect_notices(hps):
+        print(line, flush=True)
     from training import Trainer, make_strategy, write_summary
     if cpu_layout:
         import cpu_layout as layout
         layout.configure(hps.batch_size, hps.dec_rnn_size, strategy=strategy)
     # Created before any other TensorFlow work: multi-worker setup must come first.
     dist = make_strategy(strategy)
-    hps = hps.replace(max_seq_len=data.max_seq_len, max_strokes_num=data.max_strokes_num)
+    hps = hps.replace(max_seq_len=data.max_seq_len, max_strokes_num=data.max_strokes_num,
+                      max_stroke_len=data.max_stroke_len)
     trainer = Trainer(hps, data, log_root, verbose=verbose, strategy=dist)
     trainer.prepare(resume)
     history = trainer.fit()

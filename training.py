@@ -24,7 +24,7 @@ LOSSES_NAME = "losses.json"
 RESUMABLE_KEYS = ("num_steps", "save_every", "early_stop_patience", "jit_compile",
                   "learning_rate", "min_learning_rate", "decay_rate")
 STRATEGIES = ("default", "mirrored", "multi_worker")
-BATCH_KEYS = tuple(batch_spec(1))
+BATCH_KEYS = tuple(batch_spec())
 
 
 class TrainingError(RuntimeError):
@@ -116,7 +116,8 @@ class Learner:
             self.distributed = tf.distribute.has_strategy()
             self.model = SketchGloc(hps, decoder_shards=cpu_layout.decoder_shards())
             self.optimizer = ReducedAdam(
-                learning_rate=DecayingRate(hps.learning_rate, hps.min_learning_rate, hps.decay_rate))
+                learning_rate=DecayingRate(hps.learning_rate, hps.min_learning_rate, hps.decay_rate),
+                epsilon=1e-8)  # TF1's Adam default (Keras uses 1e-7)
             self.optimizer.build(self.model.trainable_variables)
             self.loss_scale = DynamicLossScale() if hps.precision == "mixed_float16" else None
         replicas = self.strategy.num_replicas_in_sync
@@ -155,7 +156,7 @@ class Learner:
 
     def _build_step(self):
         if not self.distributed:
-            return tf.function(self._replica_step, input_signature=[batch_spec(self.hps.piece_len)],
+            return tf.function(self._replica_step, input_signature=[batch_spec()],
                                jit_compile=self.hps.jit_compile or None)
 
         def step(batch):
@@ -233,15 +234,17 @@ class BatchSource:
         size, data = self.hps.batch_size, self.data
         idx = self.order[int(b) * size:(int(b) + 1) * size]
         sub = utils.Split(self.split.name, [self.split.strokes[i] for i in idx], self.labels[idx])
+        # Only training batches are disrupted: validation and test losses are computed on
+        # undisturbed sketches, as the original's evaluation batches are (METHOD 3, 9).
         batch = next(utils.iterate_batches(
             sub, self.hps, np.random.default_rng([self.seed, int(b)]), training=self.training,
-            re_scale=self.hps.re_scale, shuffle=False, max_seq_len=data.max_seq_len,
+            re_scale=self.hps.re_scale if self.training else 0.0, shuffle=False, max_seq_len=data.max_seq_len,
             max_nodes=data.max_strokes_num, scale_factor=data.scale_factor))
         return [batch[k] for k in BATCH_KEYS]
 
     def dataset(self) -> tf.data.Dataset:
         """The epoch's batches as a tf.data pipeline: parallel, deterministic order, prefetching."""
-        spec = batch_spec(self.hps.piece_len)
+        spec = batch_spec()
         size = self.hps.batch_size
 
         def load(b):
@@ -302,7 +305,7 @@ class Trainer:
         self.writer = tf.summary.create_file_writer(os.path.join(self.write_root, "tensorboard"))
         self.sampler = Sampler(self.model)
         self.eval_step = tf.function(lambda b: self.model.loss(b, training=False),
-                                     input_signature=[batch_spec(hps.piece_len)])
+                                     input_signature=[batch_spec()])
 
     @property
     def step(self) -> int:
@@ -354,7 +357,7 @@ class Trainer:
         return self.learner.distribute(data.take(count) if count is not None else data)
 
     def evaluate(self, split) -> float:
-        """Mean loss (y = mu, seeded disruption) over a split's full batches."""
+        """Mean loss (y = mu, undisturbed sketches) over a split's full batches."""
         losses = [float(self.eval_step(b)) for b in self.batches(split, False, seed=1234)]
         return float(np.mean(losses)) if losses else float("nan")
 

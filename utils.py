@@ -52,8 +52,13 @@ class Dataset:
     scale_factor: float
     max_seq_len: int
     max_strokes_num: int
-    piece_len: int = 6
+    max_stroke_len: int
     cut_sketches: dict = dataclasses.field(default_factory=dict)  # split -> sketches over the node cap
+
+    @property
+    def node_points(self) -> int:
+        """Most points a graph node holds (max_stroke_len + 1)."""
+        return self.max_stroke_len + 1
 
 
 # ---------------------------------------------------------------- conversions
@@ -156,24 +161,24 @@ def absolute_flat(deltas: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     return total - np.repeat(base, lengths, axis=0)
 
 
-def piece_layout(pen: np.ndarray, lengths: np.ndarray, piece_len: int) -> dict:
-    """Cut flat points into pieces (SPEC 4); index arrays describing them.
+def piece_layout(pen: np.ndarray, lengths: np.ndarray, max_points: int) -> dict:
+    """Cut flat points into graph nodes (METHOD 4); index arrays describing them.
 
-    A piece ends at a pen lift or when it holds `piece_len` points, so inside a
-    pen stroke the piece of a point is its position in the stroke // piece_len.
-    Returns: piece_of_point (global piece id), pos_in_piece, piece_start (index
-    of every piece's first point), index_in_sketch (of every point's piece),
-    counts (pieces per sketch).
+    A node ends at a pen lift or when it holds `max_points` (= max_stroke_len + 1)
+    points, so inside a pen stroke the node of a point is its position in the
+    stroke // max_points. Returns: piece_of_point (global node id), pos_in_piece,
+    piece_start (index of every node's first point), index_in_sketch (of every
+    point's node), counts (nodes per sketch).
     """
-    if piece_len < 1:
-        raise ValueError(f"piece_len must be >= 1, got {piece_len}")
+    if max_points < 1:
+        raise ValueError(f"a node needs room for at least 1 point, got max_points={max_points}")
     if len(pen) == 0:
         empty = np.zeros(0, np.int64)
         return dict(piece_of_point=empty, pos_in_piece=empty, piece_start=empty,
                     index_in_sketch=empty, counts=np.zeros(len(lengths), np.int64))
     if np.any(lengths < 1):
         raise ValueError("every sketch needs at least one point")
-    new_piece = position_in_run(run_starts(pen, lengths)) % piece_len == 0
+    new_piece = position_in_run(run_starts(pen, lengths)) % max_points == 0
     piece_of_point = np.cumsum(new_piece) - 1
     piece_start = np.flatnonzero(new_piece)
     first = offsets(lengths)
@@ -187,10 +192,33 @@ def piece_layout(pen: np.ndarray, lengths: np.ndarray, piece_len: int) -> dict:
     )
 
 
-def pieces_per_sketch(strokes: Sequence[np.ndarray], piece_len: int) -> np.ndarray:
-    """Number of pieces (graph nodes) of every sketch."""
+def pieces_per_sketch(strokes: Sequence[np.ndarray], max_points: int) -> np.ndarray:
+    """Number of graph nodes of every sketch."""
     flat, lengths = flatten(strokes)
-    return piece_layout(flat[:, 2] > 0.5, lengths, piece_len)["counts"]
+    return piece_layout(flat[:, 2] > 0.5, lengths, max_points)["counts"]
+
+
+def stroke_lengths(pen: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Points of every pen stroke of flat sketches, in order (a trailing run counts as a stroke)."""
+    if len(pen) == 0:
+        return np.zeros(0, np.int64)
+    start = np.flatnonzero(run_starts(pen, lengths))
+    return np.diff(start, append=len(pen))
+
+
+def strokes_per_sketch(pen: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Number of pen strokes of every flat sketch."""
+    if len(pen) == 0:
+        return np.zeros(len(lengths), np.int64)
+    return np.add.reduceat(run_starts(pen, lengths).astype(np.int64), offsets(lengths))
+
+
+def percentile_999(values: np.ndarray) -> int:
+    """The original's cap: element int(0.999 * n) of the sorted values (METHOD 4)."""
+    values = np.sort(np.asarray(values))
+    if not len(values):
+        raise ValueError("no values to take a percentile of")
+    return int(values[int(0.999 * len(values))])
 
 
 # ------------------------------------------------------------------ loading
@@ -294,25 +322,31 @@ def _filter(where: str, flat: np.ndarray, lengths: np.ndarray,
 
 
 def load_dataset(data_dir: str, categories: list, num_per_category: int = 70000,
-                 max_seq_len: int = 0, max_strokes_num: int = 0, piece_len: int = 6) -> Dataset:
-    """Load, check, filter and normalise the `<category>.npz` files (SPEC 1 and 4)."""
+                 max_seq_len: int = -1, max_strokes_num: int = -1,
+                 max_stroke_len: int = -1) -> Dataset:
+    """Load, check, filter and normalise the `<category>.npz` files (METHOD 1 and 4).
+
+    A value <= 0 for max_seq_len or max_strokes_num, and -1 for max_stroke_len,
+    means "computed from the loaded data" (train + valid + test), as the original does.
+    """
     if isinstance(categories, str):
         categories = [categories]
     if not categories:
         raise DataError(f"{data_dir}: no categories given")
+    if max_stroke_len == 0 or max_stroke_len < -1:
+        raise DataError(f"max_stroke_len must be -1 (computed) or >= 1, got {max_stroke_len}")
     parts = {s: [] for s in SPLITS}  # split -> [(flat, lengths, label)]
     for label, category in enumerate(categories):
         path = _category_file(data_dir, category)
         for split, arr in _read_splits(path, num_per_category).items():
             where = f"{path}, split '{split}'"
             flat, lengths = _check_split(path, split, arr)
-            flat, lengths = _filter(where, flat, lengths, max_seq_len)
+            flat, lengths = _filter(where, flat, lengths, max(max_seq_len, 0))
             parts[split].append((flat, lengths, label))
     merged = {s: _merge(parts[s]) for s in SPLITS}
-    all_lengths = np.concatenate([merged[s][1] for s in SPLITS])
     if not len(merged["train"][1]):
         raise DataError(f"{data_dir}, split 'train': no usable training sketches for {categories}")
-    max_seq_len = int(max_seq_len or all_lengths.max())
+    caps = data_caps(merged, max_seq_len, max_stroke_len, max_strokes_num)
     scale_factor = _scale_factor(data_dir, merged["train"][0])
     splits = {}
     for s in SPLITS:
@@ -320,9 +354,32 @@ def load_dataset(data_dir: str, categories: list, num_per_category: int = 70000,
         flat[:, :2] /= scale_factor
         strokes = np.split(flat, np.cumsum(lengths)[:-1]) if len(lengths) else []
         splits[s] = Split(s, strokes, labels)
-    cap, cut = _node_cap(merged, piece_len, max_strokes_num)
+    cut = _cut_counts(merged, caps["max_stroke_len"] + 1, caps["max_strokes_num"])
     return Dataset(list(categories), splits["train"], splits["valid"], splits["test"],
-                   scale_factor, max_seq_len, cap, piece_len, cut)
+                   scale_factor, cut_sketches=cut, **caps)
+
+
+def data_caps(merged: dict, max_seq_len: int, max_stroke_len: int, max_strokes_num: int) -> dict:
+    """max_seq_len, max_stroke_len and max_strokes_num, each computed unless given (METHOD 1, 4).
+
+    `merged` maps a split to (flat points, lengths, ...). The node cap counts pen
+    strokes, as the original does, when max_stroke_len is computed; with an explicit
+    max_stroke_len (e.g. 5, the 6-point pieces) it counts nodes, so that long
+    sketches do not lose their last pieces (a documented difference).
+    """
+    pen = np.concatenate([merged[s][0][:, 2] > 0.5 for s in SPLITS])
+    lengths = np.concatenate([merged[s][1] for s in SPLITS])
+    if max_seq_len <= 0:
+        max_seq_len = int(lengths.max())
+    computed_nodes = max_stroke_len == -1
+    if computed_nodes:
+        max_stroke_len = percentile_999(stroke_lengths(pen, lengths))
+    if max_strokes_num <= 0:
+        counts = (strokes_per_sketch(pen, lengths) if computed_nodes
+                  else piece_layout(pen, lengths, max_stroke_len + 1)["counts"])
+        max_strokes_num = percentile_999(counts)
+    return {"max_seq_len": int(max_seq_len), "max_stroke_len": int(max_stroke_len),
+            "max_strokes_num": int(max_strokes_num)}
 
 
 def _merge(parts: list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -341,16 +398,14 @@ def _scale_factor(data_dir: str, train_flat: np.ndarray) -> float:
     return scale
 
 
-def _node_cap(merged: dict, piece_len: int, explicit: int) -> tuple[int, dict]:
-    """Node cap (99.9th percentile of pieces per sketch unless explicit) and cut counts."""
-    counts = {s: piece_layout(merged[s][0][:, 2] > 0.5, merged[s][1], piece_len)["counts"]
-              for s in SPLITS}
-    cap = int(explicit) or int(np.ceil(np.percentile(np.concatenate(list(counts.values())), 99.9)))
-    cut = {s: int(np.sum(c > cap)) for s, c in counts.items()}
+def _cut_counts(merged: dict, max_points: int, cap: int) -> dict:
+    """Sketches per split with more nodes than the cap (they lose their last nodes); logged."""
+    cut = {s: int(np.sum(piece_layout(merged[s][0][:, 2] > 0.5, merged[s][1], max_points)["counts"] > cap))
+           for s in SPLITS}
     if any(cut.values()):
-        log.warning("node cap %d pieces: %s sketches have more pieces and lose their last ones",
+        log.warning("node cap %d nodes: %s sketches have more nodes and lose their last ones",
                     cap, ", ".join(f"{n} {s}" for s, n in cut.items()))
-    return cap, cut
+    return cut
 
 
 # ------------------------------------------------------------- augmentation
@@ -361,12 +416,13 @@ def augment_flat(flat: np.ndarray, lengths: np.ndarray, rng: np.random.Generator
     """Training augmentation (SPEC 1) of flat stroke-3 sketches; returns (flat, lengths)."""
     out = np.array(flat, np.float32)
     lengths = np.asarray(lengths, np.int64)
+    if augment_stroke_prob <= 0:  # the original augments only when this is set, scaling included
+        return out, lengths
     if random_scale_factor > 0:
         scale = 1.0 + rng.uniform(-random_scale_factor, random_scale_factor, (len(lengths), 2))
         out[:, :2] *= np.repeat(scale, lengths, axis=0)
-    if augment_stroke_prob > 0:
-        out, lengths = _drop_points(out, lengths, rng, augment_stroke_prob)
-        _shift(out, lengths, rng, scale_factor)
+    out, lengths = _drop_points(out, lengths, rng, augment_stroke_prob)
+    _shift(out, lengths, rng, scale_factor)
     return out, lengths
 
 
@@ -394,8 +450,9 @@ def _shift(flat: np.ndarray, lengths: np.ndarray, rng: np.random.Generator,
     """Random offset keeping each sketch on the 48-unit canvas, added to its first point."""
     pixels = absolute_flat(flat[:, :2], lengths) * scale_factor + CANVAS / 2
     first = offsets(lengths)
-    low = -0.8 * np.minimum.reduceat(pixels, first, axis=0)
-    high = 0.8 * (CANVAS - np.maximum.reduceat(pixels, first, axis=0))
+    origin = CANVAS / 2  # the original's bounds start at the origin, so they always hold it
+    low = -0.8 * np.minimum(np.minimum.reduceat(pixels, first, axis=0), origin)
+    high = 0.8 * (CANVAS - np.maximum(np.maximum.reduceat(pixels, first, axis=0), origin))
     # low + (high-low)*U stays defined when a sketch is wider than the canvas (high < low).
     offset = low + (high - low) * rng.random((len(lengths), 2))
     flat[first, :2] += (offset / scale_factor).astype(np.float32)
@@ -464,5 +521,5 @@ def iterate_batches(split: Split, hps: object, rng: np.random.Generator, *, trai
                 batch, batch_lengths, rng, hps.random_scale_factor,
                 hps.augment_stroke_prob, scale_factor)
         yield graph_builder.build_batch_flat(
-            batch, batch_lengths, labels[idx], piece_len=hps.piece_len, max_nodes=max_nodes,
+            batch, batch_lengths, labels[idx], max_points=hps.max_stroke_len + 1, max_nodes=max_nodes,
             max_seq_len=max_seq_len, re_scale=re_scale, rng=rng, pad_to_batch=pad_to_batch)

@@ -50,7 +50,7 @@ def best_time(fn, repeats: int) -> tuple[float, object]:
 
 def batch_throughput(ds: utils.Dataset, epochs: int) -> dict:
     """Sketches/s of iterate_batches with augmentation and disruption (best and mean epoch)."""
-    hps = SimpleNamespace(batch_size=BATCH_SIZE, piece_len=ds.piece_len,
+    hps = SimpleNamespace(batch_size=BATCH_SIZE, max_stroke_len=ds.max_stroke_len,
                           random_scale_factor=0.1, augment_stroke_prob=0.1)
     rng = np.random.default_rng(0)
     rates = []
@@ -67,7 +67,7 @@ def batch_throughput(ds: utils.Dataset, epochs: int) -> dict:
 
 def grid_speedup(ds: utils.Dataset) -> dict:
     """Loop reference vs grid_relations on the first GRID_SKETCHES training sketches."""
-    sketches = [graph_builder.split_pieces(utils.to_absolute(s), ds.piece_len)
+    sketches = [graph_builder.split_pieces(utils.to_absolute(s), ds.node_points)
                 for s in ds.train.strokes[:GRID_SKETCHES]]
     cap = ds.max_strokes_num
     loop_s, expected = best_time(lambda: [graph_builder.grid_relations_loop(p, cap) for p in sketches], 2)
@@ -94,9 +94,16 @@ def grid_speedup(ds: utils.Dataset) -> dict:
 
 def main() -> None:
     """Run both measurements and print one JSON line."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--max_stroke_len", type=int, default=-1,
+                        help="-1: stroke nodes (computed cap, the default); 5: 6-point pieces")
+    args = parser.parse_args()
     data_dir, categories, description = data_location()
-    ds = utils.load_dataset(data_dir, categories)
-    result = {"batch_size": BATCH_SIZE, "re_scale": RE_SCALE, "data": description}
+    ds = utils.load_dataset(data_dir, categories, max_stroke_len=args.max_stroke_len)
+    result = {"batch_size": BATCH_SIZE, "re_scale": RE_SCALE, "data": description,
+              "max_stroke_len": ds.max_stroke_len, "max_strokes_num": ds.max_strokes_num}
     result.update(batch_throughput(ds, epochs=5))
     result.update(grid_speedup(ds))
     print(json.dumps(result))

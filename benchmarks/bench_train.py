@@ -82,7 +82,7 @@ def load(data_dir: str | None, categories: list, hps):
         import demo_data
         data_dir, categories = demo_data.ensure_demo_dataset()
     data = utils.load_dataset(data_dir, categories, hps.num_per_category, hps.max_seq_len,
-                              hps.max_strokes_num, hps.piece_len)
+                              hps.max_strokes_num, hps.max_stroke_len)
     return data, categories
 
 

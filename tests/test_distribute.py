@@ -117,8 +117,11 @@ def test_mirrored_step_equals_single_device_step(tmp_path):
         single, mirrored = got["single/" + name][0], got["mirrored/" + name]
         # Every replica holds the single-device value: weights, batch-norm statistics and
         # Adam's moments (which record the clipped global gradient itself).
+        # atol 1e-5 = 1% of one Adam step (lr 1e-3): Adam divides each gradient element by
+        # its own magnitude, so an element whose gradient is ~0 moves by a step that the
+        # rounding of the replicas' sum can change by a fraction of lr.
         for replica in mirrored:
-            np.testing.assert_allclose(replica, single, rtol=1e-5, atol=1e-7, err_msg=name)
+            np.testing.assert_allclose(replica, single, rtol=1e-5, atol=1e-5, err_msg=name)
         np.testing.assert_array_equal(got["restored/" + name][0], mirrored[0], err_msg=name)
 
 

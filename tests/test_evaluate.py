@@ -17,18 +17,25 @@ def fake_results():
     rows = [{"task": evaluate.task_name(r), "re_scale": r, "rec": rec, "top_1": t1, "top_10": t10,
              "top_50": 1.0} for r, rec, t1, t10 in [(0.0, 0.9, 0.5, 0.75), (0.3, 0.4, 0.125, 0.5)]]
     return {"settings": rows, "chance": evaluate.chance_levels(4, 80), "categories": list("abcd"),
-            "sample_size": 20, "num_codes": 80, "greedy": True, "temperature": 0.24,
+            "sample_size": 20, "num_codes": 80, "greedy": True, "temperature": 0.24, "seed": 0,
             "checkpoint": "run/ckpt-7"}
 
 
 def test_table_has_a_row_per_setting_and_the_chance_levels():
     lines = evaluate.results_table(fake_results()).splitlines()
+    assert lines[0] == "Decoding: greedy."
+    lines = lines[2:]
     assert lines[0] == "| Task | re_scale | Rec (%) | Top-1 Ret (%) | Top-10 Ret (%) | Top-50 Ret (%) |"
     assert lines[2] == "| controllable synthesis | 0 | 90.00 | 50.00 | 75.00 | 100.00 |"
     assert lines[3] == "| reorganization | 0.3 | 40.00 | 12.50 | 50.00 | 100.00 |"
     # Rec chance 1/4 categories; Top-k chance k/80 codes.
     assert lines[4] == "| chance level | - | 25.00 | 1.25 | 12.50 | 62.50 |"
     assert "80 codes ranked" in lines[6] and "greedy" in lines[6]
+
+
+def test_table_states_temperature_decoding():
+    results = dict(fake_results(), greedy=False, seed=3)
+    assert evaluate.results_table(results).splitlines()[0] == "Decoding: temperature 0.24 (seed 3)."
 
 
 def test_re_scales_are_parsed_and_checked():

@@ -69,7 +69,7 @@ def demo_sketches(hps, count: int = 7) -> list:
     """Test sketches of the demo data of several lengths, normalised."""
     _, demo_dir = train.resolve("", None, True)
     data = utils.load_dataset(demo_dir, hps.categories, 60, hps.max_seq_len, hps.max_strokes_num,
-                              hps.piece_len)
+                              hps.max_stroke_len)
     strokes = data.test.strokes
     order = np.argsort([len(s) for s in strokes])
     return [strokes[i] for i in order[np.linspace(0, len(order) - 1, count).astype(int)]]
@@ -85,14 +85,14 @@ def pad(strokes: list) -> tuple:
 
 
 def batch_of(strokes: list, hps, max_nodes: int | None = None) -> dict:
-    return graph_builder.build_batch(strokes, np.zeros(len(strokes), np.int32), piece_len=hps.piece_len,
+    return graph_builder.build_batch(strokes, np.zeros(len(strokes), np.int32), max_points=hps.max_stroke_len + 1,
                                      max_nodes=max_nodes or hps.max_strokes_num,
                                      max_seq_len=hps.max_seq_len)
 
 
-def tf_graph(strokes: list, piece_len: int, max_nodes: int) -> dict:
+def tf_graph(strokes: list, max_points: int, max_nodes: int) -> dict:
     padded, lengths = pad(strokes)
-    out = export.strokes_to_graph(tf.constant(padded), tf.constant(lengths), piece_len, max_nodes,
+    out = export.strokes_to_graph(tf.constant(padded), tf.constant(lengths), max_points, max_nodes,
                                   graph_builder.CELLS)
     return {k: v.numpy() for k, v in out.items()}
 
@@ -102,7 +102,7 @@ def tf_graph(strokes: list, piece_len: int, max_nodes: int) -> dict:
 def test_strokes_to_graph_hand_worked():
     # Absolute (0,0) (1,0) (2,0)^ (2,2) (3,2)^ with pieces of 2: [p0 p1] [p2] [p3 p4].
     sketch = np.array([[0, 0, 0], [1, 0, 0], [1, 0, 1], [0, 2, 0], [1, 0, 1]], np.float32)
-    got = tf_graph([sketch, sketch[:2]], piece_len=2, max_nodes=10)
+    got = tf_graph([sketch, sketch[:2]], max_points=2, max_nodes=10)
     np.testing.assert_array_equal(got["piece_lengths"], [[2, 1, 2], [2, 0, 0]])
     np.testing.assert_array_equal(got["points"][0, 2], [[2, 2], [3, 2]])
     np.testing.assert_array_equal(got["points"][0, 1], [[2, 0], [0, 0]])
@@ -117,7 +117,7 @@ def test_strokes_to_graph_matches_build_batch(restored, max_nodes):
     _, hps, _ = restored
     strokes = demo_sketches(hps)
     want = batch_of(strokes, hps, max_nodes)
-    got = tf_graph(strokes, hps.piece_len, max_nodes or hps.max_strokes_num)
+    got = tf_graph(strokes, hps.max_stroke_len + 1, max_nodes or hps.max_strokes_num)
     assert want["piece_lengths"].shape[1] > 1
     for key in ("points", "piece_lengths", "relations"):
         np.testing.assert_array_equal(got[key], want[key], err_msg=key)

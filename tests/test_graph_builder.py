@@ -6,8 +6,8 @@ import pytest
 
 import graph_builder as gb
 import utils
+from conftest import SHARED_DATA
 
-SHEEP_SUBSET = 500  # all sheep sketches: benchmarks/check_grid_equivalence.py
 
 
 def box(x0, x1, y0, y1):
@@ -137,30 +137,11 @@ def test_batch_relations_match_single_sketch_relations():
     assert padded.shape[1] == min(6, max(len(p) for p in sketches))
 
 
-@pytest.fixture(scope="module")
-def sheep_pieces():
-    path = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "aaron_sheep.npz")
-    if not os.path.exists(path):
-        pytest.skip("../shared/data/aaron_sheep.npz is absent")
-    with np.load(path, allow_pickle=True, encoding="latin1") as data:
-        sketches = data["train"][:SHEEP_SUBSET]
-    return [gb.split_pieces(utils.to_absolute(np.asarray(s, np.float32))) for s in sketches]
-
-
-def test_vectorised_relations_equal_loop_on_sheep(sheep_pieces):
-    max_nodes = 72
-    batch = gb.grid_relations_batch(sheep_pieces, max_nodes)
-    for b, pieces in enumerate(sheep_pieces):
-        expected = gb.grid_relations_loop(pieces, max_nodes)
-        np.testing.assert_array_equal(gb.grid_relations(pieces, max_nodes), expected)
-        np.testing.assert_array_equal(batch[b], expected)
-
-
 # ---------------------------------------------------------------- pieces
 
 def test_split_pieces_cuts_at_pen_lifts_and_piece_len():
     sketch = points([(i, 0) for i in range(8)], [(0, i) for i in range(2)])
-    pieces = gb.split_pieces(sketch, piece_len=3)
+    pieces = gb.split_pieces(sketch, 3)
     assert [len(p) for p in pieces] == [3, 3, 2, 2]
     np.testing.assert_array_equal(pieces[1], [[3, 0], [4, 0], [5, 0]])
     np.testing.assert_array_equal(pieces[3], [[0, 0], [0, 1]])
@@ -168,13 +149,13 @@ def test_split_pieces_cuts_at_pen_lifts_and_piece_len():
 
 def test_stroke_of_exactly_piece_len_points_is_one_piece():
     sketch = points([(i, 0) for i in range(6)], [(i, 1) for i in range(7)])
-    assert [len(p) for p in gb.split_pieces(sketch)] == [6, 6, 1]
+    assert [len(p) for p in gb.split_pieces(sketch, 6)] == [6, 6, 1]
 
 
 def test_trailing_points_without_pen_lift_form_a_last_piece():
     sketch = points([(0, 0), (1, 0)])
     tail = np.array([[5, 5, 0], [6, 5, 0], [7, 5, 0]], np.float32)
-    pieces = gb.split_pieces(np.concatenate([sketch, tail]), piece_len=2)
+    pieces = gb.split_pieces(np.concatenate([sketch, tail]), 2)
     assert [len(p) for p in pieces] == [2, 2, 1]
     np.testing.assert_array_equal(pieces[-1], [[7, 5]])
 
@@ -182,7 +163,7 @@ def test_trailing_points_without_pen_lift_form_a_last_piece():
 def test_pieces_cover_every_point_once_in_order():
     rng = np.random.default_rng(2)
     sketch = np.column_stack([rng.normal(size=(50, 2)), rng.random(50) < 0.2]).astype(np.float32)
-    pieces = gb.split_pieces(sketch, piece_len=4)
+    pieces = gb.split_pieces(sketch, 4)
     np.testing.assert_array_equal(np.concatenate(pieces), sketch[:, :2])
     assert max(len(p) for p in pieces) <= 4
 
@@ -197,7 +178,7 @@ def stroke3(*strokes):
 def test_build_batch_shapes_padding_and_targets():
     a = stroke3([(0, 0), (1, 0), (2, 0)], [(0, 1), (0, 2)])  # 5 points, 2 pieces of len 3
     b = stroke3([(i, i) for i in range(7)])  # 7 points: pieces of 3, 3, 1
-    batch = gb.build_batch([a, b], [3, 1], piece_len=3, max_nodes=10, max_seq_len=9)
+    batch = gb.build_batch([a, b], [3, 1], max_points=3, max_nodes=10, max_seq_len=9)
     assert batch["points"].shape == (2, 3, 3, 2)
     assert batch["relations"].shape == (2, 3, 3, 9)
     assert batch["targets"].shape == (2, 8, 5)
@@ -227,7 +208,7 @@ def test_build_batch_relations_equal_grid_relations_of_its_pieces():
     sketches = [np.column_stack([rng.normal(size=(n, 2)), rng.random(n) < 0.3]).astype(np.float32)
                 for n in (3, 17, 40, 9)]
     for re_scale in (0.0, 0.5):
-        batch = gb.build_batch(sketches, [0] * 4, piece_len=4, max_nodes=8, max_seq_len=40,
+        batch = gb.build_batch(sketches, [0] * 4, max_points=4, max_nodes=8, max_seq_len=40,
                                re_scale=re_scale, rng=np.random.default_rng(4))
         for b in range(4):
             n = batch["num_nodes"][b]
@@ -244,7 +225,7 @@ def test_build_batch_relations_equal_grid_relations_of_its_pieces():
 
 def test_build_batch_without_batch_padding_uses_caps():
     a = stroke3([(i, 0) for i in range(20)])  # 4 pieces of 6 points at most
-    batch = gb.build_batch([a], [0], piece_len=6, max_nodes=3, max_seq_len=25, pad_to_batch=False)
+    batch = gb.build_batch([a], [0], max_points=6, max_nodes=3, max_seq_len=25, pad_to_batch=False)
     assert batch["points"].shape == (1, 3, 6, 2)
     assert batch["targets"].shape == (1, 26, 5)
     assert batch["num_nodes"][0] == 3  # the 4th piece is past the cap
@@ -255,14 +236,14 @@ def test_build_batch_without_batch_padding_uses_caps():
 def test_build_batch_rejects_bad_arguments():
     a = stroke3([(i, 0) for i in range(5)])
     with pytest.raises(ValueError, match="max_seq_len"):
-        gb.build_batch([a], [0], piece_len=6, max_nodes=3, max_seq_len=4)
+        gb.build_batch([a], [0], max_points=6, max_nodes=3, max_seq_len=4)
     with pytest.raises(ValueError, match="Generator"):
-        gb.build_batch([a], [0], piece_len=6, max_nodes=3, max_seq_len=5, re_scale=0.3)
+        gb.build_batch([a], [0], max_points=6, max_nodes=3, max_seq_len=5, re_scale=0.3)
 
 
 def test_disruption_in_batch_moves_encoder_side_only():
     a = stroke3([(0, 0), (1, 0), (2, 0)], [(0, 1), (0, 2), (1, 2)], [(5, 5), (6, 5)])
-    kwargs = dict(piece_len=6, max_nodes=5, max_seq_len=8)
+    kwargs = dict(max_points=6, max_nodes=5, max_seq_len=8)
     calm = gb.build_batch([a], [0], **kwargs)
     moved = gb.build_batch([a], [0], re_scale=0.5, rng=np.random.default_rng(0), **kwargs)
     np.testing.assert_array_equal(moved["targets"], calm["targets"])
@@ -272,3 +253,63 @@ def test_disruption_in_batch_moves_encoder_side_only():
         n = calm["piece_lengths"][0, k]
         assert np.abs(shift[:n]).max() > 0
         np.testing.assert_allclose(shift[:n], np.broadcast_to(shift[0], shift[:n].shape), atol=1e-5)
+
+
+# ------------------------------------------------- stroke nodes on real data
+
+# Measured with the original's loader, one file at a time (max_stroke_len, max_strokes_num).
+MEASURED_CAPS = {"aaron_sheep": (131, 62), "pig": (57, 23), "face": (61, 24), "radio": (45, 27),
+                 "alarm clock": (40, 27)}
+
+
+def real_files(folder: str) -> list:
+    """Category names of the .npz files of a data folder."""
+    return sorted(name[:-4] for name in os.listdir(folder) if name.endswith(".npz"))
+
+
+def raw_sketches(folder: str, name: str) -> list:
+    """Every sketch of train, valid and test of one file, raw units, float32."""
+    with np.load(os.path.join(folder, name + ".npz"), allow_pickle=True, encoding="latin1") as data:
+        return [np.asarray(s, np.float32) for split in utils.SPLITS for s in data[split]]
+
+
+def assert_batch_matches_loop(sketches: list, max_stroke_len: int) -> None:
+    """Nodes, lengths and relations of build_batch equal the per-point and per-pair loops."""
+    for lo in range(0, len(sketches), 500):
+        chunk = sketches[lo:lo + 500]
+        batch = gb.build_batch(chunk, np.zeros(len(chunk)), max_points=max_stroke_len + 1,
+                               max_nodes=10 ** 6, max_seq_len=10 ** 6)
+        for b, sketch in enumerate(chunk):
+            nodes = gb.split_nodes_loop(utils.to_absolute(sketch), max_stroke_len)
+            n = len(nodes)
+            assert batch["num_nodes"][b] == n
+            assert batch["piece_lengths"][b, :n].tolist() == [len(node) for node in nodes]
+            for k, node in enumerate(nodes):
+                np.testing.assert_array_equal(batch["points"][b, k, :len(node)], node)
+            np.testing.assert_array_equal(batch["relations"][b, :n, :n], gb.grid_relations_loop(nodes, n))
+
+
+def test_real_files_are_all_checked(shared_data):
+    assert set(MEASURED_CAPS) <= set(real_files(shared_data))
+
+
+@pytest.mark.parametrize("name", real_files(SHARED_DATA) if os.path.isdir(SHARED_DATA) else [])
+def test_stroke_nodes_equal_reference_loop_on_every_sketch(shared_data, name):
+    """METHOD 4 on every sketch of every real file: the percentile caps, then nodes and relations."""
+    sketches = raw_sketches(shared_data, name)
+    caps = gb.caps_loop(sketches)
+    assert caps == MEASURED_CAPS.get(name, caps)
+    ds = utils.load_dataset(shared_data, [name])
+    assert (ds.max_stroke_len, ds.max_strokes_num) == caps
+    assert_batch_matches_loop(sketches, caps[0])
+    # The top-level variant's 6-point pieces, on a subset.
+    assert_batch_matches_loop(sketches[:500], 5)
+
+
+def test_reference_loop_cuts_long_strokes_and_keeps_a_trailing_run():
+    points = np.zeros((9, 3), np.float32)
+    points[:, 0] = np.arange(9)
+    points[[3, 4], 2] = 1  # strokes of 4 and 1 points, then 4 points without a pen lift
+    nodes = gb.split_nodes_loop(points, max_stroke_len=2)
+    assert [len(n) for n in nodes] == [3, 1, 1, 3, 1]
+    assert gb.caps_loop([utils.to_stroke3(points)]) == (4, 3)

@@ -1,5 +1,7 @@
 """hparams: the original --hparams syntax, presets, JSON round trip, clear errors."""
 import dataclasses
+import json
+import os
 
 import pytest
 
@@ -11,8 +13,72 @@ def test_defaults_are_paper_configuration():
     assert (hps.enc_model, hps.enc_rnn_size, hps.dec_model, hps.dec_rnn_size, hps.z_size) == (
         "lstm", 512, "hyper", 512, 128)
     assert hps.batch_size == 100 and hps.recurrent_dropout_prob == 0.9
-    assert hps.piece_len == 6 and hps.num_graphs == 9 and hps.dec_num_mixture == 20
+    assert hps.num_graphs == 9 and hps.dec_num_mixture == 20
     assert hps.re_scale == 0.0
+    # Computed from the data, as the original's README sets them; nodes are whole strokes.
+    assert (hps.max_seq_len, hps.max_stroke_len, hps.max_strokes_num) == (-1, -1, -1)
+    assert not hps.use_input_dropout and not hps.use_output_dropout
+
+
+# SPEC 12: the keys of the original README's hyper-parameter block, which users paste.
+README_KEYS = """categories, num_steps, re_scale, save_every, dec_rnn_size, enc_model,
+enc_rnn_size, dec_model, max_seq_len, max_stroke_len, max_strokes_num,
+z_size, batch_size, num_mixture, learning_rate, decay_rate,
+min_learning_rate, grad_clip, de_weight, use_recurrent_dropout,
+recurrent_dropout_prob, use_input_dropout, input_dropout_prob,
+use_output_dropout, output_dropout_prob, random_scale_factor,
+augment_stroke_prob, is_training, num_per_category""".replace("\n", " ").split(", ")
+
+
+def readme_block() -> str:
+    """The --hparams block of the README (the line after its marker comment)."""
+    readme = open(os.path.join(os.path.dirname(__file__), "..", "README.md")).read()
+    return readme.split("<!-- hparams-block -->")[1].split("```")[1].strip().split('"')[1]
+
+
+def test_readme_block_has_every_original_key_and_parses():
+    block = readme_block()
+    keys = [part.split("=")[0] for part in hparams._split_top(block)]
+    assert sorted(keys) == sorted(README_KEYS)
+    hps = hparams.parse(block)
+    assert hps.categories == hparams.DATASETS[1]
+    assert (hps.max_stroke_len, hps.max_strokes_num, hps.re_scale) == (-1, -1, 0.3)
+    # The keys without effect are announced, one line each.
+    notes = hparams.no_effect_notices(hps)
+    assert len(notes) == 1 and notes[0].startswith("note: de_weight=0.5 has no effect")
+
+
+def test_no_effect_keys_are_announced_only_when_changed():
+    assert hparams.no_effect_notices(hparams.HParams()) == []
+    notes = hparams.no_effect_notices(hparams.parse("num_mixture=4,is_training=False"))
+    assert [n.split("=")[0] for n in notes] == ["note: num_mixture", "note: is_training"]
+    assert "dec_num_mixture (20)" in notes[0]
+
+
+def test_pieces_preset_is_the_six_point_variant():
+    assert hparams.parse("preset=small,preset=pieces").max_stroke_len == 5
+    assert hparams.parse("preset=small,preset=pieces").enc_rnn_size == hparams.parse("preset=small").enc_rnn_size
+
+
+def test_old_piece_len_is_refused_with_its_new_name():
+    with pytest.raises(hparams.HParamsError, match="max_stroke_len = piece_len - 1"):
+        hparams.parse("piece_len=6")
+
+
+def test_old_config_loads_with_its_old_meaning(tmp_path):
+    """A model_config.json written before stroke nodes (piece_len = 6 points) keeps 6-point nodes."""
+    values = dataclasses.asdict(hparams.HParams())
+    del values["max_stroke_len"]
+    values.update(piece_len=6, max_seq_len=250, max_strokes_num=93, scale_factor=18.5)
+    path = tmp_path / "model_config.json"
+    path.write_text(json.dumps(values))
+    hps, extra = hparams.load(str(path))
+    assert hps.max_stroke_len == 5 and hps.max_strokes_num == 93
+    assert extra == {"scale_factor": 18.5}
+    values["max_stroke_len"] = 5
+    path.write_text(json.dumps(values))
+    with pytest.raises(hparams.HParamsError, match="both 'piece_len'"):
+        hparams.load(str(path))
 
 
 def test_parse_original_syntax():

@@ -26,7 +26,7 @@ def random_sketch(rng, n_points: int) -> np.ndarray:
 def make_batch(hps, seed=0, lengths=(9, 14, 7, 20)):
     rng = np.random.default_rng(seed)
     strokes = [random_sketch(rng, n) for n in lengths]
-    batch = graph_builder.build_batch(strokes, np.arange(len(lengths)) % 2, piece_len=hps.piece_len,
+    batch = graph_builder.build_batch(strokes, np.arange(len(lengths)) % 2, max_points=25,
                                       max_nodes=10, max_seq_len=25, re_scale=0.0, rng=rng)
     return {k: tf.convert_to_tensor(v) for k, v in batch.items()}
 
@@ -208,3 +208,31 @@ def test_mixed_precision_loss_close_to_float32(precision):
     # The low precision really is used (else this test could not fail), yet stays close.
     assert got != want
     assert got == pytest.approx(want, rel=1e-2)
+
+
+@pytest.mark.parametrize("where", ["input", "output"])
+def test_decoder_dropouts_act_in_training_only(where):
+    """sketch-rnn's optional decoder dropouts: off by default, never at evaluation."""
+    tf.random.set_seed(4)
+    plain = model_lib.SketchGloc(TINY)
+    hps = TINY.replace(**{f"use_{where}_dropout": True, f"{where}_dropout_prob": 0.5})
+    dropped = model_lib.SketchGloc(hps)
+    for a, b in zip(plain.variables, dropped.variables):
+        b.assign(a)
+    batch = make_batch(TINY)
+    inputs, y = batch["targets"][:, :-1], tf.random.normal([4, TINY.z_size])
+    want = plain.decode(inputs, y, training=True)["mu_x"].numpy()
+    np.testing.assert_array_equal(dropped.decode(inputs, y, training=False)["mu_x"], want)
+    got = dropped.decode(inputs, y, training=True)["mu_x"].numpy()
+    assert not np.allclose(got, want)
+
+
+def test_output_dropout_drops_and_rescales():
+    """Keep probability p: a fraction 1 - p of the cell outputs is zeroed, the rest scaled by 1/p."""
+    net = model_lib.SketchGloc(TINY.replace(use_output_dropout=True, output_dropout_prob=0.75))
+    x = tf.ones([200, 50, 16])
+    out = net._dropout(x, "output", training=True).numpy()
+    assert np.mean(out == 0) == pytest.approx(0.25, abs=0.01)
+    np.testing.assert_allclose(out[out != 0], 1 / 0.75, rtol=1e-6)
+    np.testing.assert_array_equal(net._dropout(x, "output", training=False), x)
+    np.testing.assert_array_equal(net._dropout(x, "input", training=True), x)  # input dropout off

@@ -278,3 +278,17 @@ def test_checkpoint_folder_without_config_is_one_line(tmp_path):
     proc = run_cli("sample_abs.py", "3", "0", str(tmp_path / "out"), "0", str(tmp_path), "0")
     assert proc.returncode == 1
     assert error_lines(proc) == [no_config(tmp_path)]
+
+
+def test_unconditional_generation_decodes_seeded_normal_codes(tiny_run, tmp_path):
+    """z ~ N(0, I), seeded; temperature 0.24 sampling by default (the stroke variant's sampler)."""
+    out = tmp_path / "free"
+    meta = sample_abs.run(sample_abs.settings_with(sample_size=4, sample_output=str(out),
+                                                   checkpoint_path=tiny_run, unconditional=True))
+    assert meta["unconditional"] and meta["counts"] == [4]
+    assert not meta["greedy"] and meta["temperature"] == 0.24
+    codes = np.stack([np.load(out / f"code_0_{i}.npy") for i in range(4)])
+    np.testing.assert_array_equal(codes, np.random.default_rng([0, 1]).standard_normal((4, 8)).astype(np.float32))
+    for i in range(4):
+        assert (out / f"0_{i}.png").exists() and (out / f"s_0_{i}.npy").exists()
+    assert (out / "overview_0.png").exists() and not (out / "0_4.png").exists()

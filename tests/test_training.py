@@ -135,3 +135,26 @@ def test_epoch_order_plain_and_bucketed():
     spread = (batches.max(1) - batches.min(1)).mean()
     plain_spread = np.ptp(rng_lengths[plain[:100]].reshape(10, 10), axis=1).mean()
     assert spread < 0.5 * plain_spread  # bucketed batches hold sketches of similar length
+
+
+def test_validation_batches_are_never_disrupted():
+    """METHOD 3, 9: only training batches are disrupted; validation and test use the sketches as drawn."""
+    import demo_data
+    import utils
+
+    data_dir, categories = demo_data.ensure_demo_dataset()
+    data = utils.load_dataset(data_dir, categories, 40)
+    calm = hparams.parse(TINY).replace(categories=categories, max_stroke_len=data.max_stroke_len)
+    moved = calm.replace(re_scale=0.5)
+    for training_flag, same in ((False, True), (True, False)):
+        a = training.BatchSource(data.valid, calm, data, training_flag, seed=5)(0)
+        b = training.BatchSource(data.valid, moved, data, training_flag, seed=5)(0)
+        points = training.BATCH_KEYS.index("points")
+        assert np.array_equal(a[points], b[points]) is same
+        np.testing.assert_array_equal(a[training.BATCH_KEYS.index("targets")],
+                                      b[training.BATCH_KEYS.index("targets")])
+
+
+def test_adam_epsilon_is_tf1s():
+    learner = training.Learner(hparams.parse(TINY))
+    assert learner.optimizer.epsilon == 1e-8

@@ -41,7 +41,7 @@ def write_npz(path, train=None, valid=None, test=None, **extra):
 
 def hps(**kwargs):
     """Minimal hyper-parameters for iterate_batches."""
-    values = dict(batch_size=2, piece_len=6, random_scale_factor=0.0, augment_stroke_prob=0.0)
+    values = dict(batch_size=2, max_stroke_len=5, random_scale_factor=0.0, augment_stroke_prob=0.0)
     values.update(kwargs)
     return SimpleNamespace(**values)
 
@@ -76,7 +76,7 @@ def test_load_dataset_statistics_and_normalisation(tmp_path):
     write_npz(tmp_path / "cat.npz")
     train = obj_array([sketch(12, 30, scale=2000), sketch(4, 31)])
     write_npz(tmp_path / "dog.npz", train=train)
-    ds = utils.load_dataset(str(tmp_path), ["cat", "dog"], max_strokes_num=0, piece_len=3)
+    ds = utils.load_dataset(str(tmp_path), ["cat", "dog"], max_strokes_num=0, max_stroke_len=2)
     raw = [sketch(8 + i, i) for i in range(6)] + [sketch(12, 30, scale=2000), sketch(4, 31)]
     clipped = np.clip(np.concatenate(raw).astype(np.float64), -1000, 1000)
     assert ds.scale_factor == pytest.approx(np.std(clipped[:, :2]))
@@ -125,9 +125,11 @@ def test_real_sheep_statistics(shared_data):
     assert (len(ds.train.strokes), len(ds.valid.strokes), len(ds.test.strokes)) == (7400, 300, 300)
     assert ds.max_seq_len == 250  # as measured with the original code
     assert ds.scale_factor == pytest.approx(18.52, abs=0.01)
-    counts = utils.pieces_per_sketch(ds.train.strokes, 6)
+    # Measured with the original's loader: stroke nodes, 99.9th percentiles.
+    assert (ds.max_stroke_len, ds.max_strokes_num) == (131, 62)
+    counts = utils.pieces_per_sketch(ds.train.strokes, ds.node_points)
     assert ds.max_strokes_num < counts.max()  # the 99.9th percentile cuts a few sketches
-    assert ds.cut_sketches["train"] == int(np.sum(counts > ds.max_strokes_num))
+    assert ds.cut_sketches["train"] == int(np.sum(counts > ds.max_strokes_num)) == 7
 
 
 # -------------------------------------------------------------- bad input
@@ -221,13 +223,38 @@ def strokes_of(lengths, seed=0):
     return out
 
 
+def test_no_augmentation_without_augment_stroke_prob():
+    """The original augments (scaling included) only when augment_stroke_prob > 0."""
+    strokes = strokes_of([10, 10])
+    np.testing.assert_array_equal(utils.augment(strokes, np.random.default_rng(0), 0.1, 0.0, 1.0),
+                                  strokes)
+
+
 def test_random_scale_multiplies_each_axis():
     strokes = strokes_of([10, 10])
-    out = utils.augment(strokes, np.random.default_rng(0), 0.1, 0.0, 1.0)
-    ratio = out[:, :2] / strokes[:, :2]
+    # A tiny drop probability: no point is dropped, only the first point is shifted.
+    out = utils.augment(strokes, np.random.default_rng(0), 0.1, 1e-12, 1.0)
+    assert len(out) == len(strokes)
+    ratio = out[1:, :2] / strokes[1:, :2]
     np.testing.assert_allclose(ratio, np.broadcast_to(ratio[0], ratio.shape), rtol=1e-5)
     assert np.all(np.abs(ratio[0] - 1) <= 0.1) and ratio[0, 0] != ratio[0, 1]
     np.testing.assert_array_equal(out[:, 2], strokes[:, 2])
+
+
+def test_shift_bounds_include_the_origin():
+    """A sketch right of the origin: the offset range is [-0.8 * 24, 0.8 * (48 - maxx)] (pixels)."""
+    strokes = np.zeros((4, 3), np.float32)
+    strokes[:, 0] = [10.0, 2.0, 2.0, 2.0]  # absolute x 10..16 -> pixels 34..40 (scale 1, + 24)
+    strokes[-1, 2] = 1
+    offsets = []
+    rng = np.random.default_rng(0)
+    for _ in range(2000):
+        flat = strokes.copy()
+        utils._shift(flat, np.array([4]), rng, 1.0)
+        offsets.append(flat[0, 0] - strokes[0, 0])
+    low, high = -0.8 * 24, 0.8 * (48 - 40)  # without the origin, low would be -0.8 * 34
+    assert min(offsets) >= low - 1e-4 and max(offsets) <= high + 1e-4
+    assert min(offsets) < low + 0.5 and max(offsets) > high - 0.5
 
 
 def test_point_dropping_keeps_stroke_ends_and_positions():
