@@ -332,8 +332,8 @@ def show(path: str, index: int, piece: int | None = None, out: str = "grid_graph
     for k in range(9):
         c, r = divmod(k, 3)  # k = 3*column + row; rows grow downwards like the sketch's y
         _draw_cell(fig.add_subplot(grid[r, 3 + c]), pieces, piece, box, rel[:, k], k)
-    fig.suptitle(f"{path.split('/')[-1]} {split}[{index}]: {len(pieces)} pieces; right: the 3x3 "
-                 f"grid of piece {piece} (black), in red the pieces reaching cell k (count in title)")
+    fig.suptitle(f"{path.split('/')[-1]} {split}[{index}]: {len(pieces)} nodes; right: the 3x3 "
+                 f"grid of node {piece} (black), in red the nodes reaching cell k (count in title)")
     fig.tight_layout()
     fig.savefig(out, dpi=90)
     plt.close(fig)
@@ -348,7 +348,7 @@ def _draw_pieces(ax: object, pieces: list, chosen: int) -> None:
     for i, p in enumerate(pieces):
         ax.plot(p[:, 0], p[:, 1], "-o", ms=2, lw=3 if i == chosen else 1.5, color=colours(i % 20))
         ax.annotate(str(i), p[0], fontsize=7)
-    ax.set_title(f"pieces, one colour each (piece {chosen} thick)")
+    ax.set_title(f"nodes, one colour each (node {chosen} thick)")
     _finish(ax)
 
 

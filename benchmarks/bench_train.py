@@ -130,7 +130,7 @@ def main() -> None:
     strategy = make_strategy(args.strategy)
     data, categories = load(args.data_dir, args.categories.split(","), hps)
     hps = hps.replace(categories=categories, max_seq_len=data.max_seq_len,
-                      max_strokes_num=data.max_strokes_num)
+                      max_strokes_num=data.max_strokes_num, max_stroke_len=data.max_stroke_len)
     with tempfile.TemporaryDirectory() as log_root:
         trainer = Trainer(hps, data, log_root, verbose=0, strategy=strategy)
         result = measure(trainer, args.steps, args.warmup)
@@ -147,6 +147,7 @@ def main() -> None:
         "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6, 2),
         "cpu_threads": os.cpu_count(), "strategy": args.strategy,
         "replicas": strategy.num_replicas_in_sync, "decoder_shards": shards,
+        "max_stroke_len": hps.max_stroke_len, "max_strokes_num": hps.max_strokes_num,
     }
     if args.input_pipeline:
         out["input_wait_fraction"] = round(result["wait"] / result["elapsed"], 4)

@@ -1,0 +1,195 @@
+"""Real-data studies in one resumable command: train several models, one classifier, evaluate all.
+
+    python tools/reproduce.py --study small_encoder      # the `small` preset's encoder size
+    python tools/reproduce.py --study quickdraw4 --list  # what a study runs, without running it
+
+Every stage is the command a user would type (train.py, sketch_a_net.train,
+evaluate.py), run in a subprocess. Checkpoints go to `runs/<study>/` (not
+committed); each finished evaluation is copied to `results/<study>/<run>.json`,
+which is small and meant to be committed: a rerun skips every run whose result
+is there and resumes (`--resume_training=True`) a model whose training was cut.
+`results/<study>/results.md` and `results.json` are rewritten after each stage
+with the table, the commit, the date, the wall time of every stage and the command.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import json
+import os
+import subprocess
+import sys
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+import fileio  # noqa: E402
+
+QUICKDRAW4 = ["pig", "face", "radio", "alarm clock"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """One model of a study: a name and the --hparams it adds to the study's."""
+
+    name: str
+    hparams: str
+    label: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class Study:
+    """Models trained with the same budget on the same data, evaluated the same way."""
+
+    categories: tuple
+    hparams: str
+    runs: tuple
+    re_scales: tuple = (0.0, 0.1, 0.3)
+    sample_size: int = 250
+    classifier_epochs: int = 10
+    about: str = ""
+
+
+STUDIES = {
+    "small_encoder": Study(
+        categories=tuple(QUICKDRAW4),
+        hparams="preset=small,num_steps=400,save_every=1,decay_rate=0.9999",
+        runs=tuple(Run(f"enc{size}", f"enc_rnn_size={size}", f"stroke nodes, encoder {size}")
+                   for size in (64, 128, 256)),
+        re_scales=(0.0, 0.3), sample_size=100,
+        about="the `small` preset's node-encoder size with stroke nodes (400 steps each)"),
+}
+
+
+def data_dir() -> str:
+    """The repository's data/ when it holds the 4 QuickDraw files, else ../shared/data."""
+    for folder in (os.path.join(REPO, "data"), os.path.join(REPO, "..", "shared", "data")):
+        if all(os.path.exists(os.path.join(folder, c + ".npz")) for c in QUICKDRAW4):
+            return folder
+    raise SystemExit("error: no folder holds pig.npz, face.npz, radio.npz and 'alarm clock.npz' "
+                     "(looked in data/ and ../shared/data)")
+
+
+def stage(title: str, command: list, log: dict) -> None:
+    """Run one command, echoing it; record its wall time; stop the study if it fails."""
+    print(f"\n=== {title}\n$ {' '.join(command)}", flush=True)
+    start = time.perf_counter()
+    if subprocess.call(command, cwd=REPO) != 0:
+        sys.exit(f"study stopped: '{title}' failed (rerun the same command to resume)")
+    log[title] = round(log.get(title, 0.0) + time.perf_counter() - start, 1)  # resumed stages add up
+
+
+def classifier(study: Study, runs_dir: str, data: str, log: dict) -> str:
+    """The Sketch-a-Net classifier of the study's categories (trained once)."""
+    out = os.path.join(runs_dir, "classifier")
+    if not os.path.exists(os.path.join(out, "classifier.json")):
+        stage("classifier", [sys.executable, "-m", "sketch_a_net.train", f"--data_dir={data}",
+                             f"--categories={','.join(study.categories)}", f"--out={out}",
+                             f"--epochs={study.classifier_epochs}"], log)
+    return out
+
+
+def train_and_evaluate(study: Study, run: Run, runs_dir: str, data: str, clf: str, log: dict) -> dict:
+    """Train (or resume) one model, evaluate it, return its results.json."""
+    log_root = os.path.join(runs_dir, run.name)
+    categories = ",".join(f"'{c}'" for c in study.categories)
+    hparams = f"{study.hparams},{run.hparams},categories=[{categories}]"
+    resume = os.path.exists(os.path.join(log_root, "model_config.json"))
+    stage(f"train {run.name}", [sys.executable, "train.py", f"--log_root={log_root}", f"--data_dir={data}",
+                                f"--hparams={hparams}", f"--resume_training={resume}"], log)
+    out = os.path.join(log_root, "evaluation")
+    stage(f"evaluate {run.name}", [sys.executable, "evaluate.py", f"--checkpoint={log_root}",
+                                   f"--classifier={clf}", f"--data_dir={data}", f"--out={out}",
+                                   f"--sample_size={study.sample_size}",
+                                   f"--re_scales={','.join(f'{r:g}' for r in study.re_scales)}"], log)
+    with open(os.path.join(out, "results.json")) as f:
+        return json.load(f)
+
+
+def table(study: Study, results: dict) -> str:
+    """Markdown: one row per (run, re_scale), then the chance levels."""
+    lines = ["| model | re_scale | Rec (%) | Top-1 Ret (%) | Top-10 Ret (%) | Top-50 Ret (%) |",
+             "|---|---|---|---|---|---|"]
+    chance = None
+    for run in study.runs:
+        if run.name not in results:
+            lines.append(f"| {run.label or run.name} | (not run yet) | | | | |")
+            continue
+        chance = results[run.name]["chance"]
+        for row in results[run.name]["settings"]:
+            cells = [100 * row[k] for k in ("rec", "top_1", "top_10", "top_50")]
+            lines.append(f"| {run.label or run.name} | {row['re_scale']:g} | "
+                         + " | ".join(f"{v:.1f}" for v in cells) + " |")
+    if chance:
+        cells = [100 * chance[k] for k in ("rec", "top_1", "top_10", "top_50")]
+        lines.append("| chance level | - | " + " | ".join(f"{v:.1f}" for v in cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def commit() -> str:
+    """The repository's HEAD commit (with '+changes' when the tree is dirty)."""
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
+                          text=True).stdout.strip() or "unknown"
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
+                           capture_output=True, text=True).stdout.strip()
+    return head + ("+changes" if dirty else "")
+
+
+def write_summary(name: str, study: Study, results: dict, times: dict, out_dir: str) -> None:
+    """results.json and results.md of the study (rewritten after every stage)."""
+    command = f"python tools/reproduce.py --study {name}"
+    summary = {"study": name, "about": study.about, "command": command, "commit": commit(),
+               "date": datetime.date.today().isoformat(), "stage_seconds": times,
+               "categories": list(study.categories), "hparams": study.hparams,
+               "runs": {r.name: r.hparams for r in study.runs}, "results": results}
+    fileio.write_json(os.path.join(out_dir, "results.json"), summary)
+    decoding = next(iter(results.values()))["greedy"] if results else False
+    text = (f"# Study `{name}`: {study.about}\n\n"
+            f"`{command}` at commit {summary['commit']}, {summary['date']}; categories "
+            f"{', '.join(study.categories)}; every model: `{study.hparams}` plus its own hparams; "
+            f"{study.sample_size} test sketches per category; "
+            f"{'greedy' if decoding else 'temperature 0.24 (seeded)'} decoding.\n\n"
+            + table(study, results)
+            + "\nWall time per stage (s): "
+            + ", ".join(f"{k} {v:g}" for k, v in times.items()) + "\n")
+    fileio.write_text(os.path.join(out_dir, "results.md"), text)
+
+
+def main(argv: list | None = None) -> int:
+    """Run (or list) a study; every finished run is kept, a rerun continues."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--study", choices=sorted(STUDIES), required=True)
+    parser.add_argument("--list", action="store_true", help="print the runs and exit")
+    args = parser.parse_args(argv)
+    study = STUDIES[args.study]
+    if args.list:
+        for run in study.runs:
+            print(f"{run.name}: {study.hparams},{run.hparams}")
+        return 0
+    data = data_dir()
+    runs_dir = os.path.join(REPO, "runs", args.study)
+    out_dir = os.path.join(REPO, "results", args.study)
+    os.makedirs(out_dir, exist_ok=True)
+    times_path = os.path.join(out_dir, "stage_seconds.json")
+    times = json.load(open(times_path)) if os.path.exists(times_path) else {}
+    results = {}
+    for run in study.runs:
+        path = os.path.join(out_dir, run.name + ".json")
+        if os.path.exists(path):
+            with open(path) as f:
+                results[run.name] = json.load(f)
+            continue
+        clf = classifier(study, runs_dir, data, times)
+        results[run.name] = train_and_evaluate(study, run, runs_dir, data, clf, times)
+        fileio.write_json(path, results[run.name])
+        fileio.write_json(times_path, times)
+        write_summary(args.study, study, results, times, out_dir)
+    write_summary(args.study, study, results, times, out_dir)
+    print(open(os.path.join(out_dir, "results.md")).read())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
