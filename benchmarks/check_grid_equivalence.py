@@ -20,7 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import graph_builder  # noqa: E402
 import utils  # noqa: E402
 
-PATH = os.path.join(REPO, "..", "shared", "data", "aaron_sheep.npz")
+PATH = os.path.join(REPO, "data", "aaron_sheep.npz")
 
 
 def main() -> int:

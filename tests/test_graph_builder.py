@@ -139,9 +139,7 @@ def test_batch_relations_match_single_sketch_relations():
 
 @pytest.fixture(scope="module")
 def sheep_pieces():
-    path = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "aaron_sheep.npz")
-    if not os.path.exists(path):
-        pytest.skip("../shared/data/aaron_sheep.npz is absent")
+    path = os.path.join(os.path.dirname(__file__), "..", "data", "aaron_sheep.npz")
     with np.load(path, allow_pickle=True, encoding="latin1") as data:
         sketches = data["train"][:SHEEP_SUBSET]
     return [gb.split_pieces(utils.to_absolute(np.asarray(s, np.float32))) for s in sketches]
