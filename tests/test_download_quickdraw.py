@@ -48,7 +48,7 @@ class RangeHandler(http.server.BaseHTTPRequestHandler):
             data = f.read()
         start = 0
         match = re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range") or "")
-        if match:
+        if match and not self.server.ignore_range:
             start = int(match.group(1))
             if start >= len(data):
                 self.send_response(416)
@@ -78,7 +78,7 @@ def server(tmp_path, monkeypatch):
     root = tmp_path / "srv"
     root.mkdir()
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), RangeHandler)
-    httpd.root, httpd.requests, httpd.truncate = str(root), [], {}
+    httpd.root, httpd.requests, httpd.truncate, httpd.ignore_range = str(root), [], {}, False
     thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     httpd.base_url = f"http://127.0.0.1:{httpd.server_address[1]}/"
@@ -119,6 +119,17 @@ def test_resume_from_partial_file(server, tmp_path):
     assert server.requests == [("/pig.npz", f"bytes={half}-")]
     assert (out / "pig.npz").read_bytes() == full
     assert not (out / "pig.npz.part").exists()
+
+
+def test_server_without_range_support_restarts(server, tmp_path):
+    full = write_npz(os.path.join(server.root, "pig.npz"), 12)
+    server.ignore_range = True
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "pig.npz.part").write_bytes(b"x" * 100)  # would corrupt the file if appended to
+    assert run(server, out, "--categories", "pig") == 0
+    assert server.requests == [("/pig.npz", "bytes=100-")]
+    assert (out / "pig.npz").read_bytes() == full
 
 
 def test_complete_part_is_checked_and_published(server, tmp_path):
