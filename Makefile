@@ -2,17 +2,20 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed
+# GPU=1 (on every make command of a GPU machine): TensorFlow with CUDA, from requirements-gpu.txt.
+GPU ?=
+REQS := $(if $(GPU),requirements-gpu.txt,requirements.txt)
+STAMP := $(VENV)/.installed$(if $(GPU),-gpu)
 DEMO_DIR ?= demo_run
 
-.PHONY: install test demo clean bench
+.PHONY: install test demo clean bench lint
 
 install: $(STAMP)
 
-# Reinstall only when requirements.txt changes.
-$(STAMP): requirements.txt
+# Reinstall only when the requirements file changes.
+$(STAMP): $(REQS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --disable-pip-version-check -q -r requirements.txt
+	$(PY) -m pip install --disable-pip-version-check -q -r $(REQS)
 	touch $(STAMP)
 
 test: $(STAMP)
@@ -25,6 +28,9 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_batches.py
 	$(PY) benchmarks/bench_train.py --hparams=preset=small
 	$(PY) benchmarks/bench_sample.py
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
 
 clean:
 	rm -rf $(VENV) .cache $(DEMO_DIR)

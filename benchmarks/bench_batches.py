@@ -1,6 +1,6 @@
 """Throughput of batch preparation and speed-up of the vectorised grid relations.
 
-Prints one JSON line. Data: ../shared/data/aaron_sheep.npz, else the demo data
+Prints one JSON line. Data: data/aaron_sheep.npz, else the demo data
 set of demo_data.py. Timings are best-of-several passes: the machine is shared,
 and the best pass is the one least disturbed by other processes.
 """
@@ -27,13 +27,13 @@ GRID_SKETCHES = 500
 
 def data_location() -> tuple[str, list, str]:
     """(data_dir, categories, description) of the benchmark data."""
-    shared = os.path.join(REPO, "..", "shared", "data")
-    if os.path.exists(os.path.join(shared, "aaron_sheep.npz")):
-        return shared, ["aaron_sheep"], "../shared/data/aaron_sheep.npz"
+    real = os.path.join(REPO, "data")
+    if os.path.exists(os.path.join(real, "aaron_sheep.npz")):
+        return real, ["aaron_sheep"], "data/aaron_sheep.npz"
     try:
         from demo_data import ensure_demo_dataset
     except ImportError:
-        raise SystemExit("no data: ../shared/data/aaron_sheep.npz is absent and demo_data.py is missing")
+        raise SystemExit("no data: data/aaron_sheep.npz is absent and demo_data.py is missing")
     data_dir, categories = ensure_demo_dataset()
     return data_dir, list(categories), f"demo data {data_dir}"
 

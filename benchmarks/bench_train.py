@@ -29,7 +29,7 @@ import hparams as hparams_lib  # noqa: E402
 import utils  # noqa: E402
 from training import STRATEGIES, Trainer, make_strategy  # noqa: E402
 
-SHEEP = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")
+SHEEP = os.path.join(os.path.dirname(__file__), "..", "data")
 
 
 def cell_flops(kind: str, units: int, inputs: int, hps) -> float:

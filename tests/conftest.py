@@ -7,12 +7,18 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
-SHARED_DATA = os.path.join(REPO, "..", "shared", "data")
+# The real sketch files bundled with the repository (data/README.md).
+REAL_DATA = os.path.join(REPO, "data")
+SHARED_DATA = REAL_DATA  # old name, kept for tests written before data/ existed
 
 
 @pytest.fixture
-def shared_data() -> str:
-    """Path of ../shared/data; skips the test when it is absent."""
-    if not os.path.exists(os.path.join(SHARED_DATA, "aaron_sheep.npz")):
-        pytest.skip("../shared/data is not beside the repository")
-    return SHARED_DATA
+def real_data() -> str:
+    """Path of the repository's data/ folder (always present: it is committed)."""
+    return REAL_DATA
+
+
+@pytest.fixture
+def shared_data(real_data: str) -> str:
+    """Alias of `real_data` for tests that still use the old name."""
+    return real_data

@@ -6,7 +6,7 @@ import pytest
 
 import graph_builder as gb
 import utils
-from conftest import SHARED_DATA
+from conftest import REAL_DATA
 
 
 
@@ -289,17 +289,17 @@ def assert_batch_matches_loop(sketches: list, max_stroke_len: int) -> None:
             np.testing.assert_array_equal(batch["relations"][b, :n, :n], gb.grid_relations_loop(nodes, n))
 
 
-def test_real_files_are_all_checked(shared_data):
-    assert set(MEASURED_CAPS) <= set(real_files(shared_data))
+def test_real_files_are_all_checked(real_data):
+    assert set(MEASURED_CAPS) <= set(real_files(real_data))
 
 
-@pytest.mark.parametrize("name", real_files(SHARED_DATA) if os.path.isdir(SHARED_DATA) else [])
-def test_stroke_nodes_equal_reference_loop_on_every_sketch(shared_data, name):
+@pytest.mark.parametrize("name", real_files(REAL_DATA) if os.path.isdir(REAL_DATA) else [])
+def test_stroke_nodes_equal_reference_loop_on_every_sketch(real_data, name):
     """METHOD 4 on every sketch of every real file: the percentile caps, then nodes and relations."""
-    sketches = raw_sketches(shared_data, name)
+    sketches = raw_sketches(real_data, name)
     caps = gb.caps_loop(sketches)
     assert caps == MEASURED_CAPS.get(name, caps)
-    ds = utils.load_dataset(shared_data, [name])
+    ds = utils.load_dataset(real_data, [name])
     assert (ds.max_stroke_len, ds.max_strokes_num) == caps
     assert_batch_matches_loop(sketches, caps[0])
     # The top-level variant's 6-point pieces, on a subset.

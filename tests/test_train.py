@@ -12,11 +12,11 @@ FAST = ("categories=[pig],num_steps=2,enc_rnn_size=8,dec_rnn_size=16,z_size=8,hy
         "hyper_embedding_size=4,batch_size=50")
 
 
-def test_readme_block_trains_and_writes_the_computed_caps(shared_data, tmp_path):
+def test_readme_block_trains_and_writes_the_computed_caps(real_data, tmp_path):
     """Every key of the pasted block is accepted; -1 values are computed from the data (METHOD 4)."""
     log_root = tmp_path / "run"
     result = subprocess.run(
-        [sys.executable, "train.py", f"--log_root={log_root}", f"--data_dir={shared_data}",
+        [sys.executable, "train.py", f"--log_root={log_root}", f"--data_dir={real_data}",
          f"--hparams={readme_block()},{FAST}", "--resume_training=False"],
         cwd=REPO, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]

@@ -120,8 +120,8 @@ def test_short_and_long_sketches_are_dropped_with_a_warning(tmp_path):
     assert [len(s) for s in ds.train.strokes] == [8, 9]
 
 
-def test_real_sheep_statistics(shared_data):
-    ds = utils.load_dataset(shared_data, ["aaron_sheep"])
+def test_real_sheep_statistics(real_data):
+    ds = utils.load_dataset(real_data, ["aaron_sheep"])
     assert (len(ds.train.strokes), len(ds.valid.strokes), len(ds.test.strokes)) == (7400, 300, 300)
     assert ds.max_seq_len == 250  # as measured with the original code
     assert ds.scale_factor == pytest.approx(18.52, abs=0.01)

@@ -1,0 +1,423 @@
+#!/usr/bin/env python3
+"""Download sketch-rnn QuickDraw `.npz` files: one of the paper's datasets, or chosen categories.
+
+    python tools/download_quickdraw.py --dataset 1 --out datasets
+    python tools/download_quickdraw.py --categories "pig,alarm clock" --out datasets
+
+A download goes to `<file>.part` and resumes from it (HTTP Range) when run
+again. A finished download is checked (its length against Content-Length,
+then the project's `.npz` checks of `utils.py`) before it is renamed into
+place, so `--out` only ever receives complete, readable files. A file already
+in `--out` is never replaced: it is skipped when it passes the checks and
+reported when it does not. The server is not trusted: only http(s) URLs,
+timeouts, a size limit, and the pickled sketch arrays are scanned for
+anything but numpy arrays before numpy unpickles them. Standard library
+`urllib` only.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import http.client
+import os
+import pickle
+import re
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import zipfile
+from typing import IO, Optional
+
+import numpy as np
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+import hparams  # noqa: E402
+import utils  # noqa: E402
+
+DEFAULT_BASE_URL = "https://storage.googleapis.com/quickdraw_dataset/sketchrnn"
+CHUNK = 1 << 16
+USER_AGENT = "sketchgloc-download/1"
+# Globals a pickled object array of int16 sketches needs; anything else could run code.
+_SAFE_GLOBALS = {
+    ("numpy", "ndarray"), ("numpy", "dtype"),
+    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
+}
+
+
+class DownloadError(Exception):
+    """A failed category; the message is one line."""
+
+
+class TooLarge(DownloadError):
+    """The server sends more than the size limit allows."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Limits:
+    """What the untrusted server is allowed: bytes per file and seconds per network wait."""
+
+    max_bytes: int
+    timeout: float
+
+
+# ------------------------------------------------------------------ names and URLs
+
+def dataset_categories(dataset: int) -> list:
+    """Categories of the paper's dataset 1, 2 or 3."""
+    return list(hparams.DATASETS[dataset])
+
+
+def file_name(category: str) -> str:
+    """Name of the category's file on the server and on disk (`The Great Wall` -> `... of China.npz`)."""
+    # The loader accepts both names (utils.FILE_ALIASES); the server only has the alias.
+    return utils.FILE_ALIASES.get(category, (category,))[0] + ".npz"
+
+
+def check_category(category: str) -> None:
+    """Refuse names that would write outside `--out` or cannot be a file name."""
+    if not category or category.startswith(".") or any(c in category for c in "/\\\0"):
+        raise DownloadError(f"bad category name {category!r}")
+
+
+def check_base_url(url: str) -> None:
+    """Only http(s) URLs with a host: no file://, ftp:// or data: from a typo or a redirect."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise DownloadError(f"--base_url must be an http:// or https:// URL, got {url!r}")
+
+
+def category_url(base_url: str, category: str) -> str:
+    """URL of the category's file: the base URL plus the URL-quoted file name."""
+    return base_url.rstrip("/") + "/" + urllib.parse.quote(file_name(category))
+
+
+# ------------------------------------------------------------------ progress
+
+def format_bytes(n: float) -> str:
+    """Compact size: 512 B, 3.4 kB, 12.3 MB, 1.2 GB."""
+    for unit in ("B", "kB", "MB"):
+        if n < 1000:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} GB"
+
+
+def format_eta(seconds: Optional[float]) -> str:
+    """m:ss (or h:mm:ss); '--' when unknown."""
+    if seconds is None:
+        return "--"
+    seconds = int(seconds + 0.5)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+class Progress:
+    """One status line per file: bytes, percent, speed, ETA; redrawn in place on a terminal."""
+
+    def __init__(self, name: str, total: Optional[int], start: int, stream: IO[str]) -> None:
+        self.name, self.total, self.start, self.stream = name, total, start, stream
+        self.t0 = self.last = time.monotonic()
+        self.done = start
+        self.live = stream.isatty()  # a log file gets only the final line, not hundreds of redraws
+
+    def line(self, done: int) -> str:
+        """The status text after `done` bytes."""
+        elapsed = max(time.monotonic() - self.t0, 1e-6)
+        speed = (done - self.start) / elapsed
+        parts = [self.name, format_bytes(done) + (f" / {format_bytes(self.total)}" if self.total else "")]
+        if self.total:
+            parts.append(f"{100 * done / self.total:.0f}%")
+        eta = (self.total - done) / speed if self.total and speed > 0 else None
+        parts += [f"{format_bytes(speed)}/s", f"ETA {format_eta(eta)}"]
+        return "  ".join(parts)
+
+    def update(self, done: int) -> None:
+        """Redraw at most 5 times a second."""
+        self.done = done
+        now = time.monotonic()
+        if self.live and now - self.last >= 0.2:
+            self.last = now
+            self.stream.write("\r" + self.line(done).ljust(72))
+            self.stream.flush()
+
+    def finish(self) -> None:
+        """Final state of the line, then a newline (also after a failure, before its message)."""
+        self.stream.write(("\r" if self.live else "") + self.line(self.done).ljust(72) + "\n")
+        self.stream.flush()
+
+
+# ------------------------------------------------------------------ HTTP
+
+class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
+    """Follow redirects only to http(s): urllib alone would also follow one to ftp://."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        if urllib.parse.urlsplit(newurl).scheme not in ("http", "https"):
+            raise DownloadError(f"refused redirect to {newurl}")
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+_OPENER = urllib.request.build_opener(_HttpOnlyRedirects)
+
+
+def _request(url: str, offset: int, timeout: float) -> http.client.HTTPResponse:
+    """GET `url`, asking for the bytes from `offset` on when resuming."""
+    headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
+    if offset:
+        headers["Range"] = f"bytes={offset}-"
+    return _OPENER.open(urllib.request.Request(url, headers=headers), timeout=timeout)
+
+
+def _int_header(value: Optional[str], what: str) -> Optional[int]:
+    """A non-negative integer header, or None when absent."""
+    if value is None:
+        return None
+    if not value.strip().isdigit():
+        raise DownloadError(f"bad {what} header from the server: {value!r}")
+    return int(value)
+
+
+def parse_content_range(value: Optional[str]) -> tuple:
+    """(first byte, total size or None) of a `Content-Range: bytes a-b/n` header."""
+    match = re.fullmatch(r"\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*", value or "")
+    if not match:
+        raise DownloadError(f"bad Content-Range header from the server: {value!r}")
+    total = None if match.group(3) == "*" else int(match.group(3))
+    return int(match.group(1)), total
+
+
+def _span(resp: http.client.HTTPResponse, offset: int) -> tuple:
+    """(first byte of this body, expected end of the file or None), checked against what was asked."""
+    length = _int_header(resp.headers.get("Content-Length"), "Content-Length")
+    if resp.status == 206:
+        start, total = parse_content_range(resp.headers.get("Content-Range"))
+        if start != offset:
+            raise DownloadError(f"server resumed at byte {start}, asked for {offset}")
+        if length is not None and total is not None and start + length != total:
+            raise DownloadError("Content-Length and Content-Range of the server disagree")
+        return start, total if total is not None else (None if length is None else start + length)
+    if resp.status == 200:  # Range ignored (or not asked): the whole file again
+        return 0, length
+    raise DownloadError(f"unexpected HTTP status {resp.status}")
+
+
+def _copy(resp: IO[bytes], out: IO[bytes], done: int, limits: Limits, progress: Progress) -> int:
+    """Append the body to `out`; returns the file size reached."""
+    while True:
+        chunk = resp.read(CHUNK)
+        if not chunk:
+            return done
+        done += len(chunk)
+        if done > limits.max_bytes:
+            raise TooLarge(f"file larger than the limit of {format_bytes(limits.max_bytes)} (--max_mb)")
+        out.write(chunk)
+        progress.update(done)
+
+
+def _unsatisfiable_total(value: Optional[str]) -> Optional[int]:
+    """The size in a 416 answer's `Content-Range: bytes */n`, or None."""
+    match = re.fullmatch(r"\s*bytes\s+\*/(\d+)\s*", value or "")
+    return int(match.group(1)) if match else None
+
+
+def _receive(resp: http.client.HTTPResponse, offset: int, part: str, limits: Limits,
+             stream: IO[str]) -> tuple:
+    """Write the response body into `part`; returns (size reached, expected size or None)."""
+    start, end = _span(resp, offset)
+    if end is not None and end > limits.max_bytes:
+        raise TooLarge(f"file of {format_bytes(end)} is over the limit of "
+                       f"{format_bytes(limits.max_bytes)} (--max_mb)")
+    progress = Progress(os.path.basename(part)[:-len(".part")], end, start, stream)
+    with open(part, "ab" if start else "wb") as out:
+        try:
+            done = _copy(resp, out, start, limits, progress)
+        finally:
+            out.flush()
+            os.fsync(out.fileno())
+            progress.finish()
+    return done, end
+
+
+def fetch(url: str, part: str, limits: Limits, stream: IO[str]) -> int:
+    """Download `url` into `part`, resuming from its current size; returns the final size."""
+    offset = os.path.getsize(part) if os.path.exists(part) else 0
+    try:
+        resp = _request(url, offset, limits.timeout)
+    except urllib.error.HTTPError as err:
+        if err.code != 416 or not offset:
+            raise
+        # Nothing left past `offset`: either the part is complete or it is not a prefix of this file.
+        if _unsatisfiable_total(err.headers.get("Content-Range")) == offset:
+            return offset
+        os.remove(part)
+        return fetch(url, part, limits, stream)
+    try:
+        with resp:
+            done, end = _receive(resp, offset, part, limits, stream)
+    except TooLarge:
+        if os.path.exists(part):
+            os.remove(part)  # our own partial copy of a file we will never accept
+        raise
+    if end is not None and done != end:
+        raise DownloadError(f"truncated response: received {done} of {end} bytes; the part is kept "
+                            f"in {part}: run again to resume")
+    return done
+
+
+# ------------------------------------------------------------------ checks
+
+class _NumpyOnlyUnpickler(pickle.Unpickler):
+    """Unpickles numpy arrays and dtypes only; any other global is refused."""
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in _SAFE_GLOBALS:
+            raise pickle.UnpicklingError(f"refused pickled global {module}.{name}")
+        if module.startswith("numpy.core.") and hasattr(np, "_core"):
+            module = module.replace("numpy.core.", "numpy._core.", 1)  # numpy 2 moved it
+        return super().find_class(module, name)
+
+
+def scan_pickles(path: str, max_bytes: int) -> None:
+    """DownloadError unless every member of the archive is a plain array (safe for allow_pickle)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+            if sum(m.file_size for m in members) > 8 * max_bytes:  # a decompression bomb
+                raise DownloadError("archive expands to more than 8x the size limit")
+            for member in members:
+                with archive.open(member) as fp:
+                    _scan_member(fp)
+    except DownloadError:
+        raise
+    except Exception as err:  # whatever a malformed archive or pickle makes the readers raise
+        raise DownloadError(f"not a sketch .npz archive ({type(err).__name__}: {err})") from None
+
+
+def _scan_member(fp: IO[bytes]) -> None:
+    """Read one .npy member's header; unpickle it with the numpy-only unpickler if it holds objects."""
+    version = np.lib.format.read_magic(fp)
+    read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                   else np.lib.format.read_array_header_2_0)
+    _, _, dtype = read_header(fp)
+    if dtype.hasobject:
+        _NumpyOnlyUnpickler(fp, encoding="latin1").load()
+
+
+def check_npz(path: str, max_bytes: int) -> int:
+    """Number of sketches in a file that passes the project's loader checks; DownloadError otherwise."""
+    scan_pickles(path, max_bytes)
+    try:
+        splits = utils._read_splits(path, None)  # the loader's own reading and checks
+        return sum(len(utils._check_split(path, name, arr)[1]) for name, arr in splits.items())
+    except utils.DataError as err:
+        raise DownloadError(str(err)) from None
+
+
+# ------------------------------------------------------------------ one category
+
+def _publish(part: str, dest: str) -> None:
+    """Move the checked part to its final name, never replacing a file that appeared meanwhile."""
+    try:
+        os.link(part, dest)  # fails if dest exists: no race with another writer
+    except FileExistsError:
+        raise DownloadError(f"{dest} appeared during the download; not replaced") from None
+    except OSError:  # file systems without hard links
+        if os.path.exists(dest):
+            raise DownloadError(f"{dest} appeared during the download; not replaced") from None
+        os.replace(part, dest)
+        return
+    os.remove(part)
+
+
+def _reject(part: str, reason: str) -> DownloadError:
+    """Quarantine a downloaded file that fails the checks, so it is neither loaded nor resumed."""
+    bad = part[:-len(".part")] + ".rejected"
+    os.replace(part, bad)
+    return DownloadError(f"downloaded file rejected: {reason}; moved to {bad}")
+
+
+def download_category(category: str, out_dir: str, base_url: str, limits: Limits,
+                      stream: Optional[IO[str]] = None) -> str:
+    """Fetch, check and publish one category; returns the one-line outcome, DownloadError on failure."""
+    check_category(category)
+    dest = os.path.join(out_dir, file_name(category))
+    if os.path.exists(dest):
+        try:
+            count = check_npz(dest, limits.max_bytes)
+        except DownloadError as err:
+            raise DownloadError(f"{dest} exists but fails the checks ({err}); not replaced: "
+                                f"remove it to download again") from None
+        return f"{dest}: already present and valid ({count} sketches), skipped"
+    url = category_url(base_url, category)
+    part = dest + ".part"
+    t0 = time.monotonic()
+    try:
+        size = fetch(url, part, limits, stream or sys.stderr)
+    except urllib.error.HTTPError as err:
+        if err.code == 404:
+            raise DownloadError(f"category '{category}' not found on the server (HTTP 404): {url}") from None
+        raise DownloadError(f"'{category}': HTTP {err.code} {err.reason}: {url}") from None
+    except (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError) as err:
+        reason = getattr(err, "reason", None) or err
+        raise DownloadError(f"'{category}': network error ({reason}) fetching {url}; "
+                            f"run again to resume") from None
+    except OSError as err:  # the local side: disk full, no permission
+        raise DownloadError(f"'{category}': cannot write {part}: {err.strerror or err}") from None
+    try:
+        count = check_npz(part, limits.max_bytes)
+    except DownloadError as err:
+        raise _reject(part, str(err)) from None
+    _publish(part, dest)
+    return f"{dest}: {format_bytes(size)}, {count} sketches, in {time.monotonic() - t0:.1f} s"
+
+
+# ------------------------------------------------------------------ command line
+
+def parse_args(argv: Optional[list]) -> argparse.Namespace:
+    """The command line; exits with usage on a bad one."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--dataset", type=int, choices=sorted(hparams.DATASETS),
+                       help="one of the paper's datasets (see hparams.DATASETS)")
+    which.add_argument("--categories", help="comma-separated category names, e.g. 'pig,alarm clock'")
+    parser.add_argument("--out", required=True, help="folder for the .npz files (created if absent)")
+    parser.add_argument("--base_url", default=DEFAULT_BASE_URL, help="where <category>.npz files are")
+    parser.add_argument("--max_mb", type=float, default=1024.0, help="refuse files larger than this")
+    parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the server")
+    return parser.parse_args(argv)
+
+
+def main(argv: Optional[list] = None) -> int:
+    """Download every requested category; 0 if all succeeded, 1 if any failed, 2 on bad arguments."""
+    args = parse_args(argv)
+    try:
+        check_base_url(args.base_url)
+    except DownloadError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if args.dataset is not None:
+        categories = dataset_categories(args.dataset)
+    else:
+        categories = [c.strip() for c in args.categories.split(",") if c.strip()]
+    limits = Limits(max_bytes=int(args.max_mb * 1e6), timeout=args.timeout)
+    os.makedirs(args.out, exist_ok=True)
+    failed = 0
+    for category in categories:
+        try:
+            print(download_category(category, args.out, args.base_url, limits), flush=True)
+        except DownloadError as err:
+            failed += 1
+            print(f"error: {err}", file=sys.stderr, flush=True)
+    if failed:
+        print(f"{failed} of {len(categories)} categories failed", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
