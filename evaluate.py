@@ -190,7 +190,7 @@ def define_flags() -> None:
     flags.DEFINE_integer("seed", 0, "Seed of the disruption and of temperature sampling.")
     flags.DEFINE_integer("batch_size", 500, "Sketches generated together.")
     flags.DEFINE_boolean("overwrite", False, "Write into folders that hold files sketchgloc did not "
-                         "write (sample-file names among them are replaced; other files are kept).")
+                         "write (sample-file names among them are replaced or removed; others are kept).")
 
 
 def main(argv: list) -> None:

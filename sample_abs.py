@@ -340,7 +340,7 @@ HELP = {
     "seed": "Seed of the disruption and of temperature sampling.",
     "batch_size": "Sketches generated together.",
     "overwrite": "Write into a folder that holds files sketchgloc did not write (sample-file "
-                 "names among them are replaced; other files are kept).",
+                 "names among them are replaced or removed; other files are kept).",
 }
 
 
