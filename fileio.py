@@ -69,6 +69,7 @@ def atomic_savez(path: str, arrays: dict) -> None:
 # those; anything else in the folder belongs to the user and is never touched.
 
 MANIFEST_NAME = ".sketchgloc_manifest.json"
+PROBE_PREFIX = ".sketchgloc-probe-"
 
 
 def read_manifest(folder: str) -> set:
@@ -99,7 +100,17 @@ def foreign_files(folder: str) -> list:
     except FileNotFoundError:
         return []
     ours = read_manifest(folder) | {MANIFEST_NAME}
-    return sorted(name for name in entries if name not in ours)
+    return sorted(name for name in entries if name not in ours and not _leftover(name, ours))
+
+
+def _leftover(name: str, ours: set) -> bool:
+    """A temporary file of an interrupted atomic write of one of `ours`, or of a write probe."""
+    if name.startswith(PROBE_PREFIX):
+        return True
+    if not (name.startswith(".") and name.endswith(".tmp")):
+        return False
+    target = name[1:-4].rsplit(".", 1)[0]  # atomic_open names it ".<target>.<random>.tmp"
+    return target in ours
 
 
 def describe_foreign(folder: str, foreign: list, shown: int = 3) -> str:
@@ -117,7 +128,7 @@ def writable_dir_problem(folder: str) -> str | None:
     except OSError as err:
         return f"{folder}: cannot create the folder ({err.strerror or type(err).__name__})"
     try:  # os.access says yes to root on read-only mounts; a real write is the only sure test
-        fd, probe = tempfile.mkstemp(prefix=".sketchgloc-probe-", dir=folder)
+        fd, probe = tempfile.mkstemp(prefix=PROBE_PREFIX, dir=folder)
         os.close(fd)
         os.unlink(probe)
     except OSError as err:

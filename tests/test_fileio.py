@@ -56,6 +56,12 @@ def test_manifest_tells_ours_from_the_users(tmp_path):
     fileio.add_to_manifest(folder, ["ret.json"])
     assert fileio.read_manifest(folder) == {"s_0_0.npy", "ret.json"}
     assert fileio.foreign_files(folder) == ["notes.txt"]
+    # Temporary files of an interrupted atomic write (kill -9) of our files are ours too.
+    (tmp_path / ".ret.json.k2x_9.tmp").write_text("x")
+    (tmp_path / ".notes.txt.ab12.tmp").write_text("x")
+    assert fileio.foreign_files(folder) == [".notes.txt.ab12.tmp", "notes.txt"]
+    for name in (".ret.json.k2x_9.tmp", ".notes.txt.ab12.tmp"):
+        os.remove(tmp_path / name)
     (tmp_path / fileio.MANIFEST_NAME).write_text("{broken")  # an unreadable manifest claims nothing
     assert fileio.foreign_files(folder) == ["notes.txt", "ret.json", "s_0_0.npy"]
     assert fileio.describe_foreign("d", ["a", "b", "c", "d", "e"]) == \
