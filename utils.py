@@ -404,7 +404,8 @@ def _warn_clipped(where: str, flat: np.ndarray, lengths: np.ndarray) -> None:
     sketch = np.repeat(np.arange(len(lengths)), lengths)[outside.any(axis=1)]
     hit = np.unique(sketch)
     shown = ", ".join(map(str, hit[:10])) + (", ..." if len(hit) > 10 else "")
-    warnings.warn(f"{where}: clipped {int(outside.sum())} offsets in {len(hit)} sketches to "
+    sketches = f"{len(hit)} sketch" + ("es" if len(hit) != 1 else "")
+    warnings.warn(f"{where}: clipped {int(outside.sum())} offsets in {sketches} to "
                   f"+-{CLIP:g} (largest {float(np.abs(flat[:, :2]).max()):g}; sketches {shown})",
                   DataWarning, stacklevel=4)
 
