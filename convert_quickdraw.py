@@ -53,7 +53,7 @@ from typing import Iterator, Sequence, TextIO
 
 import numpy as np
 
-from demo_data import save_npz_atomic
+import fileio
 
 SPLITS = ("train", "valid", "test")
 PREFIXES = ("full_simplified_", "full_raw_", "simplified_", "raw_")
@@ -61,6 +61,7 @@ NORMALIZE_MODES = ("auto", "always", "never")
 CANVAS = 255.0  # side of the simplified set's canvas
 BATCH = 2048  # drawings processed by one vectorised pass
 INT16_MAX = np.iinfo(np.int16).max
+COORD_LIMIT = 1e9  # largest accepted |coordinate| of an input drawing
 _BIN_HEADER = struct.Struct("<Q2sBIH")  # key_id, countrycode (2), recognized, timestamp, n_strokes
 _UINT16 = struct.Struct("<H")
 
@@ -173,6 +174,9 @@ def parse_strokes(strokes: object) -> tuple[np.ndarray, list, bool]:
         raise BadRecord("non-numeric coordinates")
     if xy.dtype.kind == "f" and not np.isfinite(xy).all():
         raise BadRecord("non-finite coordinates")
+    # Far beyond any canvas; larger values overflow the float64 geometry of RDP.
+    if np.abs(xy.astype(np.float64)).max() > COORD_LIMIT:
+        raise BadRecord("coordinates out of range")
     return xy, lengths, raw
 
 
@@ -518,15 +522,35 @@ def convert(paths: Sequence[str], out_dir: str, category: str | None = None,
         if len(names) > 1:
             raise ConvertError(f"inputs name different categories {sorted(names)}; give --category")
         category = names.pop()
+    out = os.path.join(out_dir, category + ".npz")
+    _check_output(out_dir, out)  # before reading: a bad --out_dir must not cost the conversion
     sketches, counts = convert_files(paths, options or Options(), progress)
+    _check_converted(paths, counts)
     try:
         parts = split_sketches(sketches, seed, valid, test, max_train)
     except ConvertError as err:
         raise ConvertError(str(err), counts) from None
-    os.makedirs(out_dir, exist_ok=True)
-    out = os.path.join(out_dir, category + ".npz")
-    save_npz_atomic(out, {k: _object_array(parts[k]) for k in SPLITS})
+    fileio.atomic_savez(out, {k: _object_array(parts[k]) for k in SPLITS})
     return out, {k: len(parts[k]) for k in SPLITS}, counts
+
+
+def _check_output(out_dir: str, out: str) -> None:
+    """ConvertError unless `out` can be written into `out_dir` (created when missing)."""
+    problem = fileio.writable_dir_problem(out_dir)
+    if problem:
+        raise ConvertError(problem)
+    if os.path.isdir(out):
+        raise ConvertError(f"{out}: is a folder, not a file")
+
+
+def _check_converted(paths: Sequence[str], counts: Counts) -> None:
+    """ConvertError when the inputs held no drawings, or none that could be converted."""
+    names = ", ".join(paths)
+    if counts.read == 0:
+        raise ConvertError(f"{names}: holds no drawings (empty input)", counts)
+    if counts.converted == 0:
+        raise ConvertError(f"{names}: none of the {counts.read:,} drawings could be converted "
+                           "(see the counts above)", counts)
 
 
 def report(counts: Counts, options: Options) -> str:

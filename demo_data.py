@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import tempfile
-import zipfile
 from typing import Callable
 
 import numpy as np
 
+import fileio
 import utils
 
 # Bump whenever the generator's output changes: it names the cache folder.
@@ -30,8 +29,6 @@ MAX_STROKES = 12
 SPLITS = ("train", "valid", "test")
 _SIZE_KEYS = ("n_train", "n_valid", "n_test")
 _DEFAULT_SIZES = {"n_train": 1000, "n_valid": 100, "n_test": 100}
-# A fixed zip timestamp: np.savez stamps the current time, which breaks byte-identity.
-_ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 
 
 # --- primitives (canonical frame, y up) -------------------------------------------------
@@ -312,23 +309,6 @@ def _object_array(sketches: list[np.ndarray]) -> np.ndarray:
     return arr
 
 
-def save_npz_atomic(path: str, arrays: dict[str, np.ndarray]) -> None:
-    """Write an `.npz` byte-reproducibly, via a temporary file renamed over `path`."""
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=os.path.dirname(path) or ".")
-    try:
-        with os.fdopen(fd, "wb") as f, zipfile.ZipFile(f, "w", zipfile.ZIP_STORED) as zf:
-            for key, arr in arrays.items():
-                info = zipfile.ZipInfo(key + ".npy", date_time=_ZIP_DATE)
-                with zf.open(info, "w", force_zip64=True) as member:
-                    np.lib.format.write_array(member, arr, allow_pickle=True)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def _check_sizes(sizes: dict[str, int]) -> dict[str, int]:
     """Fill default split sizes; reject unknown keys and negative sizes."""
     unknown = set(sizes) - set(_SIZE_KEYS)
@@ -352,7 +332,7 @@ def write_demo_dataset(out_dir: str, seed: int = 0, n_train: int = 1000, n_valid
         parts = np.split(np.arange(bounds[-1]), bounds[:-1])
         arrays = {split: _object_array([sketches[i] for i in idx])
                   for split, idx in zip(SPLITS, parts)}
-        save_npz_atomic(os.path.join(out_dir, name + ".npz"), arrays)
+        fileio.atomic_savez(os.path.join(out_dir, name + ".npz"), arrays)
     return list(CATEGORIES)
 
 
@@ -393,9 +373,9 @@ def save_preview(path: str, seed: int = 0, per_category: int = 6) -> None:
 
 def _summary(path: str) -> str:
     """One line per file: split sizes and point-count range."""
-    with np.load(path, allow_pickle=True, encoding="latin1") as data:
-        lens = np.array([len(s) for k in SPLITS for s in data[k]], dtype=np.int64)
-        counts = ", ".join(f"{k}={len(data[k])}" for k in SPLITS)
+    data = utils.read_npz(path)
+    lens = np.array([len(s) for k in SPLITS for s in data[k]], dtype=np.int64)
+    counts = ", ".join(f"{k}={len(data[k])}" for k in SPLITS)
     if lens.size == 0:
         return f"{path}: {counts}"
     spread = f"{lens.min()}/{int(np.median(lens))}/{lens.max()}"

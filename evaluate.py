@@ -10,6 +10,10 @@ accuracy of the Sketch-a-Net classifier in CLS on the generations
 (sketch_a_net.evaluate), Ret the top-1/10/50 retrieval of the originals'
 codes (retrieval.py). Prints a Markdown table with the chance levels and
 writes it to `<out>/results.md` and `<out>/results.json`.
+
+Every input and output (checkpoint, classifier weights, writable folders free
+of files sketchgloc did not write; see sample_abs.py) is checked before
+anything is generated. `--overwrite` allows folders holding other files.
 """
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import checkpoints  # noqa: E402
+import fileio  # noqa: E402
 import retrieval  # noqa: E402
 import sample_abs  # noqa: E402
 
@@ -49,16 +54,40 @@ def task_name(re_scale: float) -> str:
 
 
 def classifier_categories(classifier_dir: str) -> list:
-    """Categories of a classifier folder written by sketch_a_net.train (no TensorFlow)."""
+    """Categories of a classifier folder written by sketch_a_net.train, whose weights exist (no TensorFlow)."""
     path = os.path.join(classifier_dir, CLASSIFIER_CONFIG)
     try:
         with open(path) as f:
-            return list(json.load(f)["categories"])
+            config = json.load(f)
+        categories, weights = list(config["categories"]), os.path.join(classifier_dir, config["checkpoint"])
     except OSError:
         raise EvaluationError(f"{classifier_dir}: no {CLASSIFIER_CONFIG} (train one with "
                               "python -m sketch_a_net.train)") from None
     except (ValueError, KeyError, TypeError) as err:
         raise EvaluationError(f"{path}: unreadable ({err!r})") from None
+    if not os.path.isfile(weights + ".index"):
+        raise EvaluationError(f"{classifier_dir}: checkpoint {config['checkpoint']} is missing")
+    return categories
+
+
+def sample_folder(out: str, re_scale: float) -> str:
+    """Sample folder of one setting."""
+    return os.path.join(out, f"re_scale_{re_scale:g}")
+
+
+def prepare_out(out: str, re_scales, overwrite: bool = False) -> None:
+    """Check `out` and its sample folders (writable, no files of the user's) and record them as ours."""
+    problem = fileio.writable_dir_problem(out)
+    if problem:
+        raise EvaluationError(problem)
+    foreign = fileio.foreign_files(out)
+    if foreign and not overwrite:
+        raise EvaluationError(f"{fileio.describe_foreign(out, foreign)}; use an empty folder "
+                              "or pass --overwrite")
+    for r in re_scales:
+        sample_abs.check_output(sample_folder(out, r), overwrite)
+    names = [os.path.basename(sample_folder(out, r)) for r in re_scales]
+    fileio.add_to_manifest(out, names + [RESULTS_JSON, RESULTS_MD])
 
 
 def chance_levels(num_categories: int, num_codes: int) -> dict:
@@ -70,7 +99,8 @@ def chance_levels(num_categories: int, num_codes: int) -> dict:
 
 def evaluate(checkpoint: str, classifier: str, data_dir: str, out: str, *, ckpt_id: int = 0,
              sample_size: int = 100, re_scales=(0.0, 0.1, 0.3), greedy: bool = False,
-             temperature: float = 0.24, seed: int = 0, batch_size: int = 500) -> dict:
+             temperature: float = 0.24, seed: int = 0, batch_size: int = 500,
+             overwrite: bool = False) -> dict:
     """Generate, score and write results.json / results.md; returns the results dict."""
     # Inputs are checked before TensorFlow is loaded and before any generation.
     hps, extras, _ = checkpoints.check_folder(checkpoint, ckpt_id)
@@ -79,6 +109,7 @@ def evaluate(checkpoint: str, classifier: str, data_dir: str, out: str, *, ckpt_
     if sorted(known) != sorted(categories):
         raise EvaluationError(f"classifier {classifier} was trained on {known}, "
                               f"the model on {categories}")
+    prepare_out(out, re_scales, overwrite)
     sketches = sample_abs.load_test_sketches(data_dir, categories, sample_size, hps,
                                              float(extras["scale_factor"]))
     from sketch_a_net.evaluate import evaluate_rec
@@ -86,12 +117,12 @@ def evaluate(checkpoint: str, classifier: str, data_dir: str, out: str, *, ckpt_
     generator = sample_abs.SketchGenerator(checkpoint, ckpt_id)
     rows = []
     for r in re_scales:
-        folder = os.path.join(out, f"re_scale_{r:g}")
+        folder = sample_folder(out, r)
         print(f"== re_scale {r:g}: generating into {folder}", flush=True)
         meta = sample_abs.sample(generator, sketches, categories, folder, re_scale=r, greedy=greedy,
                                  temperature=temperature, seed=seed, batch_size=batch_size,
-                                 extra_meta={"data_dir": data_dir})
-        ret = retrieval.run(folder, checkpoint, encoder=generator.encoder)
+                                 extra_meta={"data_dir": data_dir}, overwrite=overwrite)
+        ret = retrieval.run(folder, checkpoint, ckpt_id, encoder=generator.encoder)
         rec = evaluate_rec(classifier, folder)
         print(f"Rec: {rec['rec']}", flush=True)
         rows.append({"task": task_name(r), "re_scale": r, "rec": rec["rec"],
@@ -137,10 +168,8 @@ def write_results(out: str, results: dict) -> None:
     """results.json and results.md in out; prints the table."""
     os.makedirs(out, exist_ok=True)
     table = results_table(results)
-    with open(os.path.join(out, RESULTS_JSON), "w") as f:
-        json.dump(results, f, indent=2)
-    with open(os.path.join(out, RESULTS_MD), "w") as f:
-        f.write(table)
+    fileio.write_json(os.path.join(out, RESULTS_JSON), results)
+    fileio.write_text(os.path.join(out, RESULTS_MD), table)
     print(table, end="")
 
 
@@ -167,6 +196,8 @@ def define_flags() -> None:
     flags.DEFINE_float("temperature", 0.24, "Sampling temperature (without --greedy).")
     flags.DEFINE_integer("seed", 0, "Seed of the disruption and of temperature sampling.")
     flags.DEFINE_integer("batch_size", 500, "Sketches generated together.")
+    flags.DEFINE_boolean("overwrite", False, "Write into folders that hold files sketchgloc did not "
+                         "write (sample-file names among them are replaced or removed; others are kept).")
 
 
 def main(argv: list) -> None:
@@ -186,19 +217,22 @@ def main(argv: list) -> None:
     except EvaluationError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
+    out = f.out or default_out(f.checkpoint)
     try:  # the quick checks, before TensorFlow is imported
         checkpoints.check_folder(f.checkpoint, f.ckpt_id)
         classifier_categories(f.classifier)
-    except (EvaluationError, checkpoints.CheckpointError) as err:
+        prepare_out(out, re_scales, f.overwrite)
+    except (EvaluationError, sample_abs.SampleError, checkpoints.CheckpointError) as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(1)
     from sketch_a_net.evaluate import RecError
 
     try:
         data_dir = sample_abs.demo_data_dir() if f.demo else f.data_dir
-        evaluate(f.checkpoint, f.classifier, data_dir, f.out or default_out(f.checkpoint),
+        evaluate(f.checkpoint, f.classifier, data_dir, out,
                  ckpt_id=f.ckpt_id, sample_size=f.sample_size, re_scales=re_scales, greedy=f.greedy,
-                 temperature=f.temperature, seed=f.seed, batch_size=f.batch_size)
+                 temperature=f.temperature, seed=f.seed, batch_size=f.batch_size,
+                 overwrite=f.overwrite)
     except (EvaluationError, RecError, retrieval.RetrievalError, *sample_abs.USER_ERRORS) as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(1)

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import checkpoints  # noqa: E402
+import fileio  # noqa: E402
 import hparams as hparams_lib  # noqa: E402
 
 if TYPE_CHECKING:  # TensorFlow is imported late so that a bad --checkpoint fails fast
@@ -48,11 +49,14 @@ class ExportError(Exception):
 
 
 def check_out(out: str) -> None:
-    """Refuse a non-empty --out folder unless it holds an earlier export (replaced)."""
+    """Refuse a non-empty --out folder unless it holds an earlier export (replaced), or an unwritable one."""
     if os.path.isfile(out):
         raise ExportError(f"{out}: is a file, not a folder")
     if os.path.isdir(out) and os.listdir(out) and not os.path.isfile(os.path.join(out, "saved_model.pb")):
         raise ExportError(f"{out}: folder is not empty and holds no earlier export")
+    problem = fileio.writable_dir_problem(out)  # before the model is built and traced
+    if problem:
+        raise ExportError(problem)
 
 
 def strokes_to_graph(strokes: tf.Tensor, lengths: tf.Tensor, max_points: int, max_nodes: int,
@@ -145,11 +149,15 @@ def build_module(model: tf.Module, scale_factor: float) -> tuple:
                                   tf.TensorSpec([None, None], i32, "piece_lengths"),
                                   tf.TensorSpec([None, None, None, 9], f32, "relations")])
     def encode(points, piece_lengths, relations):
+        for name, value in (("points", points), ("relations", relations)):
+            tf.debugging.assert_all_finite(value, f"encode: input '{name}' holds NaN or Inf values")
         return codes_of({"points": points, "piece_lengths": piece_lengths, "relations": relations})
 
     @tf.function(input_signature=[tf.TensorSpec([None, None, 3], f32, "strokes"),
                                   tf.TensorSpec([None], i32, "lengths")])
     def encode_strokes(strokes, lengths):
+        # NaN strokes would give NaN codes without a word; padding rows count too (they must be 0).
+        tf.debugging.assert_all_finite(strokes, "encode_strokes: input 'strokes' holds NaN or Inf values")
         tf.debugging.assert_positive(lengths, "every sketch needs at least one point")
         tf.debugging.assert_less_equal(lengths, tf.shape(strokes)[1], "lengths beyond the strokes")
         return codes_of(strokes_to_graph(strokes, lengths, hps.max_stroke_len + 1, hps.max_strokes_num, cells))

@@ -2,6 +2,7 @@
 
 Every file is written to a temporary sibling in the same folder, flushed to
 disk and renamed over the target (`os.replace` is atomic on POSIX and Windows).
+Also: `.npz` writing and the manifest of the files sketchgloc wrote into a folder.
 Numpy only; no TensorFlow.
 """
 from __future__ import annotations
@@ -10,7 +11,7 @@ import contextlib
 import json
 import os
 import tempfile
-from typing import Any, Iterator, IO
+from typing import IO, Any, Iterable, Iterator
 
 
 @contextlib.contextmanager
@@ -41,3 +42,95 @@ def write_text(path: str, text: str) -> None:
     """Write a text file atomically."""
     with atomic_open(path, "w", encoding="utf-8") as f:
         f.write(text)
+
+
+# np.savez stamps the current time into the zip, which breaks byte-identity of equal data.
+ZIP_DATE = (1980, 1, 1, 0, 0, 0)
+
+
+def atomic_savez(path: str, arrays: dict) -> None:
+    """np.savez(path, **arrays) atomically and byte-reproducibly (fixed zip timestamps), mode 0644."""
+    import zipfile
+
+    import numpy as np
+
+    with atomic_open(path, "wb") as f:
+        with zipfile.ZipFile(f, "w", zipfile.ZIP_STORED) as zf:
+            for key, arr in arrays.items():
+                info = zipfile.ZipInfo(key + ".npy", date_time=ZIP_DATE)
+                with zf.open(info, "w", force_zip64=True) as member:
+                    np.lib.format.write_array(member, np.asanyarray(arr), allow_pickle=True)
+        os.fchmod(f.fileno(), 0o644)  # mkstemp makes 0600; a data file is readable like np.savez's
+
+
+# --------------------------------------------------------------- output folders
+# A folder sketchgloc writes into (sample folders, evaluate.py's --out) carries a
+# manifest of the files sketchgloc wrote there. A rerun replaces or removes only
+# those; anything else in the folder belongs to the user and is never touched.
+
+MANIFEST_NAME = ".sketchgloc_manifest.json"
+PROBE_PREFIX = ".sketchgloc-probe-"
+
+
+def read_manifest(folder: str) -> set:
+    """Names recorded in the folder's manifest (empty when there is none or it is unreadable)."""
+    try:
+        with open(os.path.join(folder, MANIFEST_NAME), encoding="utf-8") as f:
+            files = json.load(f)["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return set()
+    return {name for name in files if isinstance(name, str)} if isinstance(files, list) else set()
+
+
+def write_manifest(folder: str, names: Iterable[str]) -> None:
+    """Record `names` as the files sketchgloc wrote in `folder` (atomic)."""
+    write_json(os.path.join(folder, MANIFEST_NAME),
+               {"written_by": "sketchgloc", "files": sorted(set(names))})
+
+
+def add_to_manifest(folder: str, names: Iterable[str]) -> None:
+    """Add `names` to the folder's manifest."""
+    write_manifest(folder, read_manifest(folder) | set(names))
+
+
+def foreign_files(folder: str) -> list:
+    """Sorted entries of `folder` that its manifest does not list (none for a missing folder)."""
+    try:
+        entries = os.listdir(folder)
+    except FileNotFoundError:
+        return []
+    ours = read_manifest(folder) | {MANIFEST_NAME}
+    return sorted(name for name in entries if name not in ours and not _leftover(name, ours))
+
+
+def _leftover(name: str, ours: set) -> bool:
+    """A temporary file of an interrupted atomic write of one of `ours`, or of a write probe."""
+    if name.startswith(PROBE_PREFIX):
+        return True
+    if not (name.startswith(".") and name.endswith(".tmp")):
+        return False
+    target = name[1:-4].rsplit(".", 1)[0]  # atomic_open names it ".<target>.<random>.tmp"
+    return target in ours
+
+
+def describe_foreign(folder: str, foreign: list, shown: int = 3) -> str:
+    """One line naming a folder and a few of the files sketchgloc did not write there."""
+    names = ", ".join(foreign[:shown]) + (f" and {len(foreign) - shown} more" if len(foreign) > shown else "")
+    return f"{folder}: holds files sketchgloc did not write ({names})"
+
+
+def writable_dir_problem(folder: str) -> str | None:
+    """Why new files cannot be written into `folder` (None when they can); creates a missing folder."""
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        return f"{folder}: is a file, not a folder"
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as err:
+        return f"{folder}: cannot create the folder ({err.strerror or type(err).__name__})"
+    try:  # os.access says yes to root on read-only mounts; a real write is the only sure test
+        fd, probe = tempfile.mkstemp(prefix=PROBE_PREFIX, dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        return f"{folder}: folder is not writable ({err.strerror or type(err).__name__})"
+    return None

@@ -291,13 +291,16 @@ def _targets(points: np.ndarray, pen: np.ndarray, lengths: np.ndarray, seq_len: 
 
 def _load_sketch(path: str, split: str, index: int) -> np.ndarray:
     """Absolute points of one sketch of an .npz file (raw units)."""
-    with np.load(path, allow_pickle=True, encoding="latin1") as data:
-        if split not in data.files:
-            raise SystemExit(f"{path}: no split '{split}' (keys: {', '.join(data.files)})")
-        sketches = data[split]
-        if not 0 <= index < len(sketches):
-            raise SystemExit(f"{path}, split '{split}': index {index} out of range 0..{len(sketches) - 1}")
-        return utils.to_absolute(np.asarray(sketches[index], np.float32))
+    try:
+        data = utils.read_npz(path)  # no pickled code runs
+    except utils.DataError as err:
+        raise SystemExit(f"error: {err}") from None
+    if split not in data:
+        raise SystemExit(f"{path}: no split '{split}' (keys: {', '.join(data)})")
+    sketches = data[split]
+    if not 0 <= index < len(sketches):
+        raise SystemExit(f"{path}, split '{split}': index {index} out of range 0..{len(sketches) - 1}")
+    return utils.to_absolute(np.asarray(sketches[index], np.float32))
 
 
 def _default_piece(pieces: list) -> int:

@@ -7,11 +7,14 @@ Every `s_<c>_<i>.npy` of the sample folder is encoded without disruption
 Top-k Ret is the fraction of generated sketches whose own original
 (`code_<c>_<i>`) is among the k nearest. Prints `Top 1 Ret: x`, `Top 10 Ret: x`,
 `Top 50 Ret: x` and writes `ret.json` into the sample folder.
+
+The folder's `sample_meta.json` must name the checkpoint given (its config
+and weights hashes, see provenance.py): codes ranked by another model give
+plausible but meaningless numbers. `--force` ranks anyway, with a warning.
 """
 from __future__ import annotations
 
 import glob
-import json
 import os
 import re
 import sys
@@ -21,6 +24,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 
 import checkpoints  # noqa: E402
+import fileio  # noqa: E402
+import provenance  # noqa: E402
 import utils  # noqa: E402
 
 KS = (1, 10, 50)
@@ -153,16 +158,46 @@ def load_sketches(paths: list, max_seq_len: int) -> list:
     return out
 
 
+def check_provenance(sample_dir: str, checkpoint_path: str, ckpt_id: int = 0,
+                     force: bool = False) -> None:
+    """RetrievalError unless sample_meta.json names this checkpoint; with `force` a warning line instead."""
+    expected = provenance.checkpoint_provenance(checkpoint_path, ckpt_id)
+    try:
+        meta = provenance.read_meta(sample_dir)
+    except ValueError as err:
+        problem = f"{err}; cannot tell which checkpoint made these samples"
+    else:
+        problem = provenance.mismatch(meta, expected)
+        problem = problem and f"{sample_dir}: {problem}"
+    if problem and not force:
+        raise RetrievalError(f"{problem} (pass --force to rank anyway)")
+    if problem:
+        print(f"warning: {problem}; ranking anyway (--force)", file=sys.stderr, flush=True)
+
+
+def check_output(sample_dir: str) -> None:
+    """RetrievalError unless ret.json can be written: a writable folder, no ret.json of the user's."""
+    problem = fileio.writable_dir_problem(sample_dir)
+    if problem:
+        raise RetrievalError(problem)
+    if os.path.exists(os.path.join(sample_dir, RET_NAME)) and RET_NAME not in fileio.read_manifest(sample_dir):
+        raise RetrievalError(f"{os.path.join(sample_dir, RET_NAME)}: exists and was not written by "
+                             f"sketchgloc (not in {fileio.MANIFEST_NAME}); move it away")
+
+
 # ---------------------------------------------------------------------- run
 
 def run(sample_dir: str, checkpoint_path: str, ckpt_id: int = 0, batch_size: int = 256,
-        encoder=None, verbose: bool = True) -> dict:
+        encoder=None, verbose: bool = True, force: bool = False) -> dict:
     """Encode the generated sketches, rank the originals, print and write ret.json.
 
     `encoder` (an encoding.SketchEncoder) skips restoring the checkpoint again.
+    Provenance and the output are checked before any model is built.
     """
     code_keys, code_paths, seq_keys, seq_paths = find_files(sample_dir)
-    hps = encoder.hps if encoder is not None else checkpoints.check_folder(checkpoint_path, ckpt_id)[0]
+    hps = checkpoints.check_folder(checkpoint_path, ckpt_id)[0]
+    check_provenance(sample_dir, checkpoint_path, ckpt_id, force)
+    check_output(sample_dir)
     orig = load_codes(code_paths, hps.z_size)
     sketches = load_sketches(seq_paths, hps.max_seq_len)
     if encoder is None:
@@ -177,8 +212,8 @@ def run(sample_dir: str, checkpoint_path: str, ckpt_id: int = 0, batch_size: int
     result = {f"top_{k}": v for k, v in top.items()}
     result.update(num_generated=len(gen), num_codes=len(orig), checkpoint=encoder.checkpoint,
                   chance={f"top_{k}": v for k, v in chance_levels(len(orig)).items()})
-    with open(os.path.join(sample_dir, RET_NAME), "w") as f:
-        json.dump(result, f, indent=2)
+    fileio.write_json(os.path.join(sample_dir, RET_NAME), result)
+    fileio.add_to_manifest(sample_dir, [RET_NAME])
     if verbose:
         for k in KS:
             print(f"Top {k} Ret: {top[k]}")
@@ -194,7 +229,7 @@ def main(argv: list) -> None:
               f"got {len(argv) - 1}", file=sys.stderr)
         sys.exit(2)
     try:
-        run(argv[1], argv[2], flags.FLAGS.ckpt_id, flags.FLAGS.batch_size)
+        run(argv[1], argv[2], flags.FLAGS.ckpt_id, flags.FLAGS.batch_size, force=flags.FLAGS.force)
     except (RetrievalError, checkpoints.CheckpointError) as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(1)
@@ -205,4 +240,5 @@ if __name__ == "__main__":
 
     flags.DEFINE_integer("ckpt_id", 0, "0: latest best checkpoint; N: ckpt-N.")
     flags.DEFINE_integer("batch_size", 256, "Sketches encoded together.")
+    flags.DEFINE_boolean("force", False, "Rank even when sample_meta.json names another checkpoint.")
     app.run(main)

@@ -15,7 +15,10 @@ needed). The folder receives, per sketch
 (c = category index, i = sample index): `<c>_<i>.svg` and `<c>_<i>.png`
 (48x48), `code_<c>_<i>.npy` (code of the undisturbed test sketch) and
 `s_<c>_<i>.npy` (generated absolute 5-D sequence up to its end row); plus
-`overview_<c>.png` and `sample_meta.json`.
+`overview_<c>.png` and `sample_meta.json` (with the checkpoint's hashes, see
+provenance.py). The folder's `.sketchgloc_manifest.json` lists the files
+sketchgloc wrote there: a rerun replaces or removes only those, and a folder
+holding other files is refused unless --overwrite is given.
 """
 from __future__ import annotations
 
@@ -31,6 +34,7 @@ import numpy as np  # noqa: E402
 import checkpoints  # noqa: E402
 import fileio  # noqa: E402
 import hparams as hparams_lib  # noqa: E402
+import provenance  # noqa: E402
 import utils  # noqa: E402
 
 POSITIONAL = ("sample_size", "dataset_id", "sample_output", "re_scale", "checkpoint_path", "ckpt_id")
@@ -114,6 +118,7 @@ class SketchGenerator:
         model, self.hps, self.extras, self.checkpoint = checkpoints.load_model(checkpoint_path, ckpt_id)
         self.encoder = SketchEncoder(model, self.checkpoint)
         self.sampler = Sampler(model)
+        self.provenance = provenance.checkpoint_provenance(self.checkpoint)
 
     @property
     def scale_factor(self) -> float:
@@ -144,12 +149,51 @@ def cut_sequence(seq: np.ndarray, length: int) -> np.ndarray:
 
 # ------------------------------------------------------------------ outputs
 
-def clear_previous(out: str) -> int:
-    """Remove the outputs of an earlier run in `out` (so that no stale sketch is scored); count them."""
-    stale = [name for name in os.listdir(out) if OUTPUT_RE.match(name)]
-    for name in stale:
-        os.remove(os.path.join(out, name))
-    return len(stale)
+def check_output(out: str, overwrite: bool = False) -> None:
+    """SampleError unless `out` is (or can become) a writable folder without files of the user's.
+
+    Files listed in the folder's manifest are sketchgloc's and may be replaced;
+    any other file is the user's: the folder is refused, unless `overwrite`.
+    """
+    problem = fileio.writable_dir_problem(out)
+    if problem:
+        raise SampleError(problem)
+    foreign = fileio.foreign_files(out)
+    if foreign and not overwrite:
+        raise SampleError(f"{fileio.describe_foreign(out, foreign)}; use an empty folder "
+                          "or pass --overwrite")
+
+
+def planned_files(counts: list) -> set:
+    """Names of the files a run writes, for `counts[c]` sketches of category c."""
+    names = {META_NAME}
+    for c, n in enumerate(counts):
+        names.add(f"overview_{c}.png")
+        for i in range(n):
+            names.update({f"{c}_{i}.svg", f"{c}_{i}.png", f"s_{c}_{i}.npy", f"code_{c}_{i}.npy"})
+    return names
+
+
+def prepare_output(out: str, planned: set, overwrite: bool = False) -> int:
+    """Record `planned` in the manifest and remove the files of an earlier run it does not rewrite.
+
+    With `overwrite`, files of the user's with sample-file names are treated as
+    an earlier run's. Returns the number of files removed. The manifest lists
+    every file that may exist from here on, so an interrupted run is still ours.
+    """
+    check_output(out, overwrite)
+    earlier = fileio.read_manifest(out)
+    if overwrite:
+        earlier |= {name for name in os.listdir(out) if OUTPUT_RE.match(name)}
+    fileio.write_manifest(out, earlier | planned)
+    removed = 0
+    for name in sorted(earlier - planned):  # stale sketches, and ret/rec.json of the earlier run
+        try:
+            os.remove(os.path.join(out, name))
+            removed += 1
+        except FileNotFoundError:
+            pass
+    return removed
 
 
 def write_svg(points: np.ndarray, path: str, size: int = IMAGE_SIZE, margin: float = MARGIN) -> None:
@@ -206,11 +250,12 @@ def write_overview(path: str, originals: list | None, disrupted: list | None, ge
 # ---------------------------------------------------------------------- run
 
 def sample(generator: SketchGenerator, sketches: list, categories: list, out: str, *,
-           re_scale: float, greedy: bool = True, temperature: float = 0.24, seed: int = 0,
-           batch_size: int = 500, extra_meta: dict | None = None, verbose: bool = True) -> dict:
+           re_scale: float, greedy: bool = False, temperature: float = 0.24, seed: int = 0,
+           batch_size: int = 500, extra_meta: dict | None = None, verbose: bool = True,
+           overwrite: bool = False) -> dict:
     """Disrupt, encode, generate and write one sample folder; returns its metadata."""
-    os.makedirs(out, exist_ok=True)
-    removed = clear_previous(out)
+    planned = planned_files([len(strokes) for strokes in sketches])
+    removed = prepare_output(out, planned, overwrite)
     if removed and verbose:
         print(f"removed {removed} files of an earlier run from {out}", flush=True)
     start = time.perf_counter()
@@ -244,16 +289,20 @@ def sample(generator: SketchGenerator, sketches: list, categories: list, out: st
         "mean_length": float(lengths.mean()),
         "unfinished": int(np.sum(lengths >= generator.hps.max_seq_len)),
         "seconds": round(time.perf_counter() - start, 2),
+        **generator.provenance,
     }
     meta.update(extra_meta or {})
     fileio.write_json(os.path.join(out, META_NAME), meta)
+    fileio.write_manifest(out, planned)
     return meta
 
 
 def sample_unconditional(generator: SketchGenerator, count: int, out: str, *, greedy: bool = False,
-                         temperature: float = 0.24, seed: int = 0, batch_size: int = 500) -> dict:
+                         temperature: float = 0.24, seed: int = 0, batch_size: int = 500,
+                         overwrite: bool = False) -> dict:
     """Decode `count` codes z ~ N(0, I) (seeded) into one sample folder; returns its metadata."""
-    os.makedirs(out, exist_ok=True)
+    planned = planned_files([count])
+    prepare_output(out, planned, overwrite)
     start = time.perf_counter()
     codes = np.random.default_rng([seed, 1]).standard_normal((count, generator.hps.z_size))
     codes = codes.astype(np.float32)
@@ -267,8 +316,9 @@ def sample_unconditional(generator: SketchGenerator, count: int, out: str, *, gr
             "scale_factor": generator.scale_factor, "max_seq_len": generator.hps.max_seq_len,
             "mean_length": float(lengths.mean()),
             "unfinished": int(np.sum(lengths >= generator.hps.max_seq_len)),
-            "seconds": round(time.perf_counter() - start, 2)}
+            "seconds": round(time.perf_counter() - start, 2), **generator.provenance}
     fileio.write_json(os.path.join(out, META_NAME), meta)
+    fileio.write_manifest(out, planned)
     return meta
 
 
@@ -283,11 +333,13 @@ def run(settings: dict) -> dict:
     """Sample with parsed settings (the keys of POSITIONAL plus the other flags)."""
     # Everything that can fail on user input is checked before TensorFlow is loaded.
     hps, extras, _ = checkpoints.check_folder(settings["checkpoint_path"], settings["ckpt_id"])
+    check_output(settings["sample_output"], settings["overwrite"])
     if settings["unconditional"]:
         generator = SketchGenerator(settings["checkpoint_path"], settings["ckpt_id"])
         meta = sample_unconditional(generator, settings["sample_size"], settings["sample_output"],
                                     greedy=settings["greedy"], temperature=settings["temperature"],
-                                    seed=settings["seed"], batch_size=settings["batch_size"])
+                                    seed=settings["seed"], batch_size=settings["batch_size"],
+                                    overwrite=settings["overwrite"])
         print(f"wrote {meta['sample_size']} unconditional sketches to {settings['sample_output']} "
               f"in {meta['seconds']:.1f} s")
         return meta
@@ -299,7 +351,8 @@ def run(settings: dict) -> dict:
     meta = sample(generator, sketches, categories, settings["sample_output"],
                   re_scale=settings["re_scale"], greedy=settings["greedy"],
                   temperature=settings["temperature"], seed=settings["seed"],
-                  batch_size=settings["batch_size"], extra_meta={"data_dir": data_dir})
+                  batch_size=settings["batch_size"], extra_meta={"data_dir": data_dir},
+                  overwrite=settings["overwrite"])
     print(f"wrote {sum(meta['counts'])} sketches to {settings['sample_output']} "
           f"in {meta['seconds']:.1f} s")
     return meta
@@ -311,6 +364,7 @@ DEFAULTS = {
     "sample_size": 100, "dataset_id": 0, "sample_output": None, "re_scale": 0.0,
     "checkpoint_path": None, "ckpt_id": 0, "data_dir": "datasets", "demo": False,
     "greedy": False, "temperature": 0.24, "seed": 0, "batch_size": 500, "unconditional": False,
+    "overwrite": False,
 }
 HELP = {
     "sample_size": "Test sketches per category.",
@@ -328,6 +382,8 @@ HELP = {
     "unconditional": "Decode sample_size codes z ~ N(0, I) instead of encoded test sketches.",
     "seed": "Seed of the disruption and of temperature sampling.",
     "batch_size": "Sketches generated together.",
+    "overwrite": "Write into a folder that holds files sketchgloc did not write (sample-file "
+                 "names among them are replaced or removed; other files are kept).",
 }
 
 
@@ -396,6 +452,44 @@ def check_settings(settings: dict) -> dict:
     return settings
 
 
+# absl reads "-0.3" as a flag named "0.3"; such arguments are positional numbers.
+NEGATIVE_NUMBER = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
+
+
+def parse_flags(argv: list) -> list:
+    """absl's flag parsing, keeping negative numbers as positional arguments (for app.run).
+
+    They are set aside, absl parses the rest, and they are put back in their
+    place among the positional arguments, so that check_settings names them
+    ("re_scale must be >= 0, got -0.3") instead of absl's "Unknown command line flag".
+    """
+    from absl import app, flags
+
+    fv = flags.FLAGS
+    kept, negatives, positional, takes_value = [argv[0]], [], 0, False
+    for k, arg in enumerate(argv[1:], 1):
+        if arg == "--":
+            kept.extend(argv[k:])
+            break
+        if takes_value:  # the value of "--flag value"
+            kept.append(arg)
+            takes_value = False
+        elif NEGATIVE_NUMBER.match(arg):
+            negatives.append((positional, arg))
+            positional += 1
+        else:
+            kept.append(arg)
+            if arg.startswith("-"):
+                name = arg.lstrip("-")
+                takes_value = "=" not in name and name in fv and not fv[name].boolean
+            else:
+                positional += 1
+    rest = app.parse_flags_with_usage(kept)
+    for index, arg in negatives:
+        rest.insert(1 + index, arg)
+    return rest
+
+
 USER_ERRORS = (SampleError, checkpoints.CheckpointError, utils.DataError, hparams_lib.HParamsError)
 
 
@@ -419,4 +513,4 @@ if __name__ == "__main__":
     from absl import app
 
     define_flags()
-    app.run(main)
+    app.run(main, flags_parser=parse_flags)

@@ -5,7 +5,10 @@
 SAMPLE_DIR holds the sampler's ``s_<c>_<i>.npy`` (absolute 5-D sequences
 ``[T, 5]``) and ``sample_meta.json`` (``{"categories": [...]}``; ``c`` indexes
 that list). Each sequence is rendered with the classifier's own rasteriser
-settings and classified; prints ``Rec: x`` and writes SAMPLE_DIR/rec.json.
+settings and classified; prints ``Rec: x`` and writes SAMPLE_DIR/rec.json
+(recorded in the folder's manifest; a rec.json sketchgloc did not write is
+never replaced). The sample folder and its output are checked before the
+classifier is built.
 """
 import dataclasses
 import glob
@@ -18,6 +21,7 @@ from typing import Dict, List, Sequence, Tuple
 import numpy as np
 import tensorflow as tf
 
+import fileio
 import utils
 from sketch_a_net.model import SketchANet
 from sketch_a_net.raster import rasterize_many
@@ -54,8 +58,8 @@ class Classifier:
         return predict(self.model, self.render(points))
 
 
-def load_classifier(classifier_dir: str) -> Classifier:
-    """Rebuild the classifier saved by sketch_a_net.train in classifier_dir."""
+def check_classifier(classifier_dir: str) -> Dict:
+    """The config of a classifier folder whose weights exist; RecError otherwise (nothing is built)."""
     path = os.path.join(classifier_dir, CONFIG_NAME)
     if not os.path.isfile(path):
         raise RecError(f"{classifier_dir}: no {CONFIG_NAME} (train one with "
@@ -64,13 +68,24 @@ def load_classifier(classifier_dir: str) -> Classifier:
         with open(path) as f:
             config = json.load(f)
         ckpt_path = os.path.join(classifier_dir, config["checkpoint"])
-        model = SketchANet(len(config["categories"]), config["width_multiplier"],
-                           config["image_size"])
+        list(config["categories"]), float(config["width_multiplier"]), int(config["image_size"])
     except (ValueError, KeyError, TypeError) as e:
         raise RecError(f"{path}: unreadable classifier config ({e!r})") from None
     if not tf.io.gfile.exists(ckpt_path + ".index"):
         raise RecError(f"{classifier_dir}: checkpoint {config['checkpoint']} is missing")
-    tf.train.Checkpoint(model=model).read(ckpt_path).expect_partial()
+    return config
+
+
+def load_classifier(classifier_dir: str) -> Classifier:
+    """Rebuild the classifier saved by sketch_a_net.train in classifier_dir."""
+    config = check_classifier(classifier_dir)
+    try:
+        model = SketchANet(len(config["categories"]), config["width_multiplier"],
+                           config["image_size"])
+    except (ValueError, TypeError) as e:
+        raise RecError(f"{os.path.join(classifier_dir, CONFIG_NAME)}: unreadable classifier "
+                       f"config ({e!r})") from None
+    tf.train.Checkpoint(model=model).read(os.path.join(classifier_dir, config["checkpoint"])).expect_partial()
     return Classifier(model, config)
 
 
@@ -102,14 +117,27 @@ def read_samples(sample_dir: str) -> Tuple[List[str], List[Tuple[int, int, np.nd
     return categories, samples
 
 
+def check_output(sample_dir: str) -> None:
+    """RecError unless rec.json can be written: a writable folder, no rec.json of the user's."""
+    problem = fileio.writable_dir_problem(sample_dir)
+    if problem:
+        raise RecError(problem)
+    path = os.path.join(sample_dir, REC_NAME)
+    if os.path.exists(path) and REC_NAME not in fileio.read_manifest(sample_dir):
+        raise RecError(f"{path}: exists and was not written by sketchgloc "
+                       f"(not in {fileio.MANIFEST_NAME}); move it away")
+
+
 def evaluate_rec(classifier_dir: str, sample_dir: str, write: bool = True) -> Dict:
     """Classify the generated sketches of sample_dir; return (and write) the Rec summary."""
-    classifier = load_classifier(classifier_dir)
+    known = list(check_classifier(classifier_dir)["categories"])
     categories, samples = read_samples(sample_dir)
-    known = classifier.categories
     if sorted(categories) != sorted(known):
         raise RecError(f"classifier {classifier_dir} was trained on {known} but the samples "
                        f"in {sample_dir} are of {categories}")
+    if write:
+        check_output(sample_dir)
+    classifier = load_classifier(classifier_dir)  # the first TensorFlow work: inputs are known good
     # Labels go through the names so that a different order still matches.
     truth = np.array([known.index(categories[c]) for c, _, _ in samples])
     pred = classifier.classify([utils.five_to_points(seq) for _, _, seq in samples])
@@ -124,8 +152,8 @@ def evaluate_rec(classifier_dir: str, sample_dir: str, write: bool = True) -> Di
               "per_category_n": per_category_n, "chance": 1.0 / len(known),
               "categories": known, "classifier": os.path.abspath(classifier_dir)}
     if write:
-        with open(os.path.join(sample_dir, REC_NAME), "w") as f:
-            json.dump(result, f, indent=2)
+        fileio.write_json(os.path.join(sample_dir, REC_NAME), result)
+        fileio.add_to_manifest(sample_dir, [REC_NAME])
     return result
 
 

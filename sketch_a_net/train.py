@@ -7,7 +7,6 @@ The weights of the best validation epoch (the latest of equals) are kept (tf.tra
 in DIR), TensorBoard logs go to DIR/logs, and DIR/classifier.json records what
 evaluation needs to rebuild the classifier and render exactly as in training.
 """
-import json
 import os
 import sys
 from typing import Dict, List, Optional, Sequence
@@ -15,6 +14,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 import tensorflow as tf
 
+import fileio
 from sketch_a_net.model import CPU_WIDTH, SketchANet, layer_widths
 from sketch_a_net.raster import rasterize_many
 
@@ -157,8 +157,7 @@ def train_classifier(train_points: Sequence[np.ndarray], train_labels: np.ndarra
         "best_epoch": best_epoch, "epochs": epochs, "num_train": len(train_points),
         "num_valid": len(valid_points), "checkpoint": os.path.basename(best_path), "seed": seed,
     }
-    with open(os.path.join(out_dir, CONFIG_NAME), "w") as f:
-        json.dump(config, f, indent=2)
+    fileio.write_json(os.path.join(out_dir, CONFIG_NAME), config)
     return config
 
 

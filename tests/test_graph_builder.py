@@ -269,8 +269,8 @@ def real_files(folder: str) -> list:
 
 def raw_sketches(folder: str, name: str) -> list:
     """Every sketch of train, valid and test of one file, raw units, float32."""
-    with np.load(os.path.join(folder, name + ".npz"), allow_pickle=True, encoding="latin1") as data:
-        return [np.asarray(s, np.float32) for split in utils.SPLITS for s in data[split]]
+    data = utils.read_npz(os.path.join(folder, name + ".npz"))
+    return [np.asarray(s, np.float32) for split in utils.SPLITS for s in data[split]]
 
 
 def assert_batch_matches_loop(sketches: list, max_stroke_len: int) -> None:

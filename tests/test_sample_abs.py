@@ -9,6 +9,7 @@ import pytest
 import tensorflow as tf
 
 import checkpoints
+import fileio
 import hparams
 import retrieval
 import sample_abs
@@ -169,8 +170,16 @@ def test_an_earlier_run_is_cleared_but_nothing_else(tmp_path):
     others = ["notes.txt", "s_a_1.npy", "my_0_1.png", "overview.png", "0_1.npy", "results.json"]
     for name in ours + others:
         (tmp_path / name).write_text("x")
-    assert sample_abs.clear_previous(str(tmp_path)) == len(ours)
-    assert sorted(os.listdir(tmp_path)) == sorted(others)
+    # Only what the manifest lists is sketchgloc's; the folder holds other files: refused.
+    fileio.write_manifest(str(tmp_path), ours)
+    with pytest.raises(sample_abs.SampleError, match="holds files sketchgloc did not write"):
+        sample_abs.prepare_output(str(tmp_path), {"s_0_0.npy"})
+    for name in others:
+        os.remove(tmp_path / name)
+    planned = {"s_0_12.npy", "sample_meta.json", "s_0_0.npy"}
+    assert sample_abs.prepare_output(str(tmp_path), planned) == len(ours) - 2
+    assert sorted(os.listdir(tmp_path)) == sorted(["s_0_12.npy", "sample_meta.json", fileio.MANIFEST_NAME])
+    assert fileio.read_manifest(str(tmp_path)) == set(ours) | planned  # until the run completes
 
 
 # ------------------------------------------------------------ the pipeline
