@@ -1,5 +1,6 @@
 """Stroke pieces, the 9 grid relations and batch assembly (SPEC sections 2-5)."""
 import os
+import warnings
 
 import numpy as np
 import pytest
@@ -299,7 +300,9 @@ def test_stroke_nodes_equal_reference_loop_on_every_sketch(real_data, name):
     sketches = raw_sketches(real_data, name)
     caps = gb.caps_loop(sketches)
     assert caps == MEASURED_CAPS.get(name, caps)
-    ds = utils.load_dataset(real_data, [name])
+    with warnings.catch_warnings():  # pig and radio hold a few offsets beyond +-1000, clipped
+        warnings.simplefilter("ignore", utils.DataWarning)
+        ds = utils.load_dataset(real_data, [name])
     assert (ds.max_stroke_len, ds.max_strokes_num) == caps
     assert_batch_matches_loop(sketches, caps[0])
     # The top-level variant's 6-point pieces, on a subset.

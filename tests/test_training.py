@@ -158,3 +158,44 @@ def test_validation_batches_are_never_disrupted():
 def test_adam_epsilon_is_tf1s():
     learner = training.Learner(hparams.parse(TINY))
     assert learner.optimizer.epsilon == 1e-8
+
+
+def test_learning_rate_decays_as_the_formula_says():
+    """(lr - min_lr) * decay_rate**step + min_lr, read by the optimizer at its own step."""
+    rate = training.DecayingRate(1e-3, 1e-5, 0.9)
+    for step in (0, 1, 10, 200):
+        assert float(rate(step)) == pytest.approx((1e-3 - 1e-5) * 0.9 ** step + 1e-5, rel=1e-5)
+    learner = training.Learner(hparams.parse(TINY + ",decay_rate=0.99,learning_rate=0.002"))
+    learner.optimizer.iterations.assign(50)
+    assert float(learner.optimizer.learning_rate) == pytest.approx((2e-3 - 1e-5) * 0.99 ** 50 + 1e-5,
+                                                                   rel=1e-5)
+
+
+def test_dynamic_loss_scale_halves_on_overflow_and_doubles_after_a_period():
+    scale = training.DynamicLossScale(initial=8.0, period=3)
+    history = []
+    for finite in (False, True, True, True, False, False, False, False):
+        scale.update(tf.constant(finite))
+        history.append((float(scale.scale.numpy()), int(scale.good_steps.numpy())))
+    assert history == [(4, 0), (4, 1), (4, 2), (8, 0), (4, 0), (2, 0), (1, 0), (1, 0)]
+
+
+def test_early_stopping_after_patience_validations_without_improvement(tmp_path, monkeypatch):
+    """5 (best), 4 (best), 4.5, 4.0 (equal is no improvement), 4.2: patience 3 stops here."""
+    import demo_data
+    import utils
+
+    data_dir, categories = demo_data.ensure_demo_dataset()
+    data = utils.load_dataset(data_dir, categories, 40)
+    hps = hparams.parse(TINY).replace(
+        categories=categories, early_stop_patience=3, max_seq_len=data.max_seq_len,
+        max_strokes_num=data.max_strokes_num, max_stroke_len=data.max_stroke_len)
+    trainer = training.Trainer(hps, data, str(tmp_path / "run"), verbose=0)
+    trainer.prepare(False)
+    losses = iter([5.0, 4.0, 4.5, 4.0, 4.2, 1.0])
+    monkeypatch.setattr(trainer, "evaluate", lambda split: next(losses) if split is data.valid else 0.0)
+    monkeypatch.setattr(trainer, "run_epoch", lambda *a: trainer.optimizer.iterations.assign_add(1))
+    monkeypatch.setattr(trainer, "draw_samples", lambda *a: None)
+    history = trainer.fit()
+    assert [v for _, v in history["valid"]] == [5.0, 4.0, 4.5, 4.0, 4.2]
+    assert history["best_valid"] == 4.0 and int(trainer.bad_validations.numpy()) == 3
