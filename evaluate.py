@@ -77,13 +77,9 @@ def sample_folder(out: str, re_scale: float) -> str:
 
 def prepare_out(out: str, re_scales, overwrite: bool = False) -> None:
     """Check `out` and its sample folders (writable, no files of the user's) and record them as ours."""
-    problem = fileio.writable_dir_problem(out)
+    problem = fileio.output_folder_problem(out, overwrite)
     if problem:
         raise EvaluationError(problem)
-    foreign = fileio.foreign_files(out)
-    if foreign and not overwrite:
-        raise EvaluationError(f"{fileio.describe_foreign(out, foreign)}; use an empty folder "
-                              "or pass --overwrite")
     for r in re_scales:
         sample_abs.check_output(sample_folder(out, r), overwrite)
     names = [os.path.basename(sample_folder(out, r)) for r in re_scales]

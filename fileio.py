@@ -134,3 +134,14 @@ def writable_dir_problem(folder: str) -> str | None:
     except OSError as err:
         return f"{folder}: folder is not writable ({err.strerror or type(err).__name__})"
     return None
+
+
+def output_folder_problem(folder: str, overwrite: bool = False) -> str | None:
+    """Why `folder` cannot take a run's outputs: not writable, or holding the user's files."""
+    problem = writable_dir_problem(folder)
+    if problem:
+        return problem
+    foreign = foreign_files(folder)
+    if foreign and not overwrite:
+        return f"{describe_foreign(folder, foreign)}; use an empty folder or pass --overwrite"
+    return None

@@ -155,13 +155,9 @@ def check_output(out: str, overwrite: bool = False) -> None:
     Files listed in the folder's manifest are sketchgloc's and may be replaced;
     any other file is the user's: the folder is refused, unless `overwrite`.
     """
-    problem = fileio.writable_dir_problem(out)
+    problem = fileio.output_folder_problem(out, overwrite)
     if problem:
         raise SampleError(problem)
-    foreign = fileio.foreign_files(out)
-    if foreign and not overwrite:
-        raise SampleError(f"{fileio.describe_foreign(out, foreign)}; use an empty folder "
-                          "or pass --overwrite")
 
 
 def planned_files(counts: list) -> set:
