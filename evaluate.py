@@ -54,7 +54,7 @@ def task_name(re_scale: float) -> str:
 
 
 def classifier_categories(classifier_dir: str) -> list:
-    """Categories of a classifier folder written by sketch_a_net.train, whose weights exist (no TensorFlow)."""
+    """Categories of a sketch_a_net.train folder whose weights exist (no TensorFlow)."""
     path = os.path.join(classifier_dir, CLASSIFIER_CONFIG)
     try:
         with open(path) as f:

@@ -160,7 +160,8 @@ def build_module(model: tf.Module, scale_factor: float) -> tuple:
         tf.debugging.assert_all_finite(strokes, "encode_strokes: input 'strokes' holds NaN or Inf values")
         tf.debugging.assert_positive(lengths, "every sketch needs at least one point")
         tf.debugging.assert_less_equal(lengths, tf.shape(strokes)[1], "lengths beyond the strokes")
-        return codes_of(strokes_to_graph(strokes, lengths, hps.max_stroke_len + 1, hps.max_strokes_num, cells))
+        graph = strokes_to_graph(strokes, lengths, hps.max_stroke_len + 1, hps.max_strokes_num, cells)
+        return codes_of(graph)
 
     @tf.function
     def generate(codes, max_len=None):

@@ -180,7 +180,8 @@ def check_output(sample_dir: str) -> None:
     problem = fileio.writable_dir_problem(sample_dir)
     if problem:
         raise RetrievalError(problem)
-    if os.path.exists(os.path.join(sample_dir, RET_NAME)) and RET_NAME not in fileio.read_manifest(sample_dir):
+    ours = RET_NAME in fileio.read_manifest(sample_dir)
+    if os.path.exists(os.path.join(sample_dir, RET_NAME)) and not ours:
         raise RetrievalError(f"{os.path.join(sample_dir, RET_NAME)}: exists and was not written by "
                              f"sketchgloc (not in {fileio.MANIFEST_NAME}); move it away")
 

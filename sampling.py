@@ -26,7 +26,10 @@ def choose_point(params: dict, greedy: bool, temperature: tf.Tensor, seed: tf.Te
         seeds = tf.random.experimental.stateless_split(tf.stack([seed, step]), 3)
         comp = tf.random.stateless_categorical(log_pi / temperature, 1, seeds[0], dtype=tf.int32)[:, 0]
         pen = tf.random.stateless_categorical(pen_logits / temperature, 1, seeds[1], dtype=tf.int32)[:, 0]
-    pick = lambda name: tf.gather(params[name], comp, axis=1, batch_dims=1)
+
+    def pick(name: str) -> tf.Tensor:
+        return tf.gather(params[name], comp, axis=1, batch_dims=1)
+
     mx, my = pick("mu_x"), pick("mu_y")
     if not greedy:
         sx = tf.exp(pick("log_sx")) * temperature

@@ -358,7 +358,8 @@ def _read_member(archive: zipfile.ZipFile, name: str, where: str) -> np.ndarray:
         raise DataError(f"{where}: {err}") from None
     except Exception as err:  # a damaged member: zip, zlib, header or pickle errors
         detail = str(err).splitlines()[0][:200] if str(err) else ""
-        raise DataError(f"{where}: unreadable ({type(err).__name__}{': ' + detail if detail else ''})") from None
+        detail = f": {detail}" if detail else ""
+        raise DataError(f"{where}: unreadable ({type(err).__name__}{detail})") from None
 
 
 def _read_npy(f: IO[bytes], size: int) -> np.ndarray:

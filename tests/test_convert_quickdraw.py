@@ -268,7 +268,8 @@ def test_flat_rdp_equals_recursive_rdp_per_polyline():
 # --------------------------------------------------------- filters and counts
 
 def test_max_len_drops_and_counts(tmp_path):
-    zigzag = lambda n: [[[20 * (i % 2) for i in range(n)], [10 * i for i in range(n)]]]
+    def zigzag(n):
+        return [[[20 * (i % 2) for i in range(n)], [10 * i for i in range(n)]]]
     path = write_ndjson(tmp_path / "w.ndjson", [record(zigzag(5)), record(zigzag(12)),
                                                record(zigzag(10)), record([[[3], [4]]])])
     sketches, counts = convert_one(path, max_len=10)
@@ -347,7 +348,8 @@ def test_out_of_int16_range_is_bad_not_wrapped(tmp_path):
 
 def test_split_sizes_fractions_and_seed():
     sketches = [np.full((2, 3), i, np.int16) for i in range(100)]
-    ids = lambda parts: {k: [int(s[0, 0]) for s in v] for k, v in parts.items()}
+    def ids(parts):
+        return {k: [int(s[0, 0]) for s in v] for k, v in parts.items()}
     a = ids(cq.split_sketches(sketches, seed=1, valid=10, test=15))
     assert [len(a[k]) for k in cq.SPLITS] == [75, 10, 15]
     assert sorted(a["train"] + a["valid"] + a["test"]) == list(range(100))

@@ -85,7 +85,8 @@ def pad(strokes: list) -> tuple:
 
 
 def batch_of(strokes: list, hps, max_nodes: int | None = None) -> dict:
-    return graph_builder.build_batch(strokes, np.zeros(len(strokes), np.int32), max_points=hps.max_stroke_len + 1,
+    return graph_builder.build_batch(strokes, np.zeros(len(strokes), np.int32),
+                                     max_points=hps.max_stroke_len + 1,
                                      max_nodes=max_nodes or hps.max_strokes_num,
                                      max_seq_len=hps.max_seq_len)
 

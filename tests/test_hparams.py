@@ -57,7 +57,8 @@ def test_no_effect_keys_are_announced_only_when_changed():
 
 def test_pieces_preset_is_the_six_point_variant():
     assert hparams.parse("preset=small,preset=pieces").max_stroke_len == 5
-    assert hparams.parse("preset=small,preset=pieces").enc_rnn_size == hparams.parse("preset=small").enc_rnn_size
+    both = hparams.parse("preset=small,preset=pieces")
+    assert both.enc_rnn_size == hparams.parse("preset=small").enc_rnn_size
 
 
 def test_old_piece_len_is_refused_with_its_new_name():

@@ -297,7 +297,8 @@ def test_unconditional_generation_decodes_seeded_normal_codes(tiny_run, tmp_path
     assert meta["unconditional"] and meta["counts"] == [4]
     assert not meta["greedy"] and meta["temperature"] == 0.24
     codes = np.stack([np.load(out / f"code_0_{i}.npy") for i in range(4)])
-    np.testing.assert_array_equal(codes, np.random.default_rng([0, 1]).standard_normal((4, 8)).astype(np.float32))
+    want = np.random.default_rng([0, 1]).standard_normal((4, 8)).astype(np.float32)
+    np.testing.assert_array_equal(codes, want)
     for i in range(4):
         assert (out / f"0_{i}.png").exists() and (out / f"s_0_{i}.npy").exists()
     assert (out / "overview_0.png").exists() and not (out / "0_4.png").exists()
