@@ -1,4 +1,4 @@
-"""Convert raw Google QuickDraw downloads to sketch-rnn `.npz` files (SPEC 1).
+"""Convert raw Google QuickDraw downloads to sketch-rnn `.npz` files (METHOD.md §1).
 
 Inputs, detected from the extension (then from the first byte):
 

@@ -1,4 +1,4 @@
-"""Graph nodes and the 9 grid graphs of SketchGloc (METHOD 4-5), vectorised.
+"""Graph nodes and the 9 grid graphs of SketchGloc (METHOD.md §4-5), vectorised.
 
 A node is a pen stroke, cut after `max_points` (= max_stroke_len + 1) points;
 with max_stroke_len = 5 the nodes are the 6-point pieces of the original's
@@ -121,7 +121,7 @@ def piece_boxes(pieces: Sequence[np.ndarray]) -> np.ndarray:
 
 
 def grid_relations(pieces: Sequence[np.ndarray], max_nodes: int) -> np.ndarray:
-    """The 9 relations of one sketch's pieces: float32 [max_nodes, max_nodes, 9] (SPEC 5)."""
+    """The 9 relations of one sketch's pieces: float32 [max_nodes, max_nodes, 9] (METHOD.md §5)."""
     pieces = list(pieces)[:max_nodes]
     out = np.zeros((max_nodes, max_nodes, 9), np.float32)
     if pieces:
@@ -144,7 +144,7 @@ def grid_relations_batch(sketches: Sequence[Sequence[np.ndarray]], max_nodes: in
 
 
 def grid_relations_loop(pieces: list, max_nodes: int) -> np.ndarray:
-    """Plain per-pair Python reading of SPEC section 5: the reference for tests and benchmarks."""
+    """Plain per-pair Python reading of METHOD.md §5: the reference for tests and benchmarks."""
     out = np.zeros((max_nodes, max_nodes, 9), np.float32)
     boxes = [(p[:, 0].min(), p[:, 0].max(), p[:, 1].min(), p[:, 1].max()) for p in pieces[:max_nodes]]
 
@@ -164,7 +164,7 @@ def grid_relations_loop(pieces: list, max_nodes: int) -> np.ndarray:
 
 
 def split_nodes_loop(points: np.ndarray, max_stroke_len: int) -> list:
-    """Plain per-point reading of METHOD 4: the reference for tests of the vectorised cut.
+    """Plain per-point reading of METHOD.md §4: the reference for tests of the vectorised cut.
 
     Walk the absolute points; a node ends at a pen lift or once it holds
     max_stroke_len + 1 points; a trailing run without a pen lift is a last node.
@@ -181,7 +181,7 @@ def split_nodes_loop(points: np.ndarray, max_stroke_len: int) -> list:
 
 
 def caps_loop(sketches: Sequence[np.ndarray]) -> tuple[int, int]:
-    """Plain reading of METHOD 4's percentile rule: (max_stroke_len, max_strokes_num) of stroke-3 sketches."""
+    """Plain reading of METHOD.md §4's percentile rule: (max_stroke_len, max_strokes_num) of sketches."""
     stroke_lengths, stroke_counts = [], []
     for sketch in sketches:
         count, run = 0, 0
@@ -271,7 +271,7 @@ def _encoder_inputs(points: np.ndarray, pen: np.ndarray, lengths: np.ndarray,
 
 
 def _targets(points: np.ndarray, pen: np.ndarray, lengths: np.ndarray, seq_len: int) -> np.ndarray:
-    """Undisturbed absolute 5-D sequences [B, seq_len+1, 5] with S0 prepended (SPEC 2)."""
+    """Undisturbed absolute 5-D sequences [B, seq_len+1, 5] with S0 prepended (METHOD.md §2)."""
     batch_size = len(lengths)
     rows = np.zeros((len(points), 5), np.float32)
     rows[:, :2] = points

@@ -1,4 +1,4 @@
-"""Encoder of SketchGloc (METHOD 6): node encoder, multi-graph GCN, code y."""
+"""Encoder of SketchGloc (METHOD.md §6): node encoder, multi-graph GCN, code y."""
 from __future__ import annotations
 
 import tensorflow as tf

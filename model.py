@@ -1,4 +1,4 @@
-"""SketchGloc: grid-graph encoder + sketch-rnn style GMM decoder (METHOD 6-7)."""
+"""SketchGloc: grid-graph encoder + sketch-rnn style GMM decoder (METHOD.md §6-7)."""
 from __future__ import annotations
 
 import math
@@ -39,7 +39,7 @@ def gmm_log_density(params: dict, x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
 
 
 def reconstruction_losses(params: dict, targets: tf.Tensor, training: bool) -> tf.Tensor:
-    """SPEC 7 per sketch [B]: the summed offset (+1e-6) and pen losses over time."""
+    """METHOD.md §7 per sketch [B]: the summed offset (+1e-6) and pen losses over time."""
     x, y, pen = targets[..., 0], targets[..., 1], targets[..., 2:5]
     mask = 1.0 - pen[..., 2]
     log_mix = tf.reduce_logsumexp(params["log_pi"] + gmm_log_density(params, x, y), axis=-1)
@@ -53,7 +53,7 @@ def reconstruction_losses(params: dict, targets: tf.Tensor, training: bool) -> t
 
 
 def reconstruction_loss(params: dict, targets: tf.Tensor, training: bool) -> tf.Tensor:
-    """SPEC 7: mean over the batch of the summed offset (+1e-6) and pen losses."""
+    """METHOD.md §7: mean over the batch of the summed offset (+1e-6) and pen losses."""
     return tf.reduce_mean(reconstruction_losses(params, targets, training))
 
 
@@ -145,12 +145,12 @@ class SketchGloc(tf.Module):
         return split_params(self.output_layer(h), self.hps.dec_num_mixture), state
 
     def sketch_losses(self, batch: dict, training: bool = False) -> tf.Tensor:
-        """Per-sketch reconstruction losses [B] of SPEC section 7 (no KL term)."""
+        """Per-sketch reconstruction losses [B] of METHOD.md §7 (no KL term)."""
         _, _, y = self.encode(batch, training)
         targets = batch["targets"]
         params = self.decode(targets[:, :-1], y, training)
         return reconstruction_losses(params, targets[:, 1:], training)
 
     def loss(self, batch: dict, training: bool = False) -> tf.Tensor:
-        """Reconstruction loss of SPEC section 7: mean of `sketch_losses` over the batch."""
+        """Reconstruction loss of METHOD.md §7: mean of `sketch_losses` over the batch."""
         return tf.reduce_mean(self.sketch_losses(batch, training))

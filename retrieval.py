@@ -1,4 +1,4 @@
-"""Ret metric (SPEC section 11): find each generated sketch's original among all original codes.
+"""Ret metric (METHOD.md §11): find each generated sketch's original among all original codes.
 
     python retrieval.py sample_input_path checkpoint_path [--ckpt_id=N]
 

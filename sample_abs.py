@@ -1,4 +1,4 @@
-"""Generate sketches from the codes of test sketches (SPEC section 10).
+"""Generate sketches from the codes of test sketches (METHOD.md §10).
 
     python sample_abs.py sample_size dataset_id sample_output re_scale checkpoint_path ckpt_id
     python sample_abs.py --sample_size=100 --dataset_id=0 --sample_output=out \
@@ -95,7 +95,7 @@ def _rescaled(strokes: np.ndarray, ratio: np.float32) -> np.ndarray:
 
 
 def disrupt_strokes(strokes: list, re_scale: float, rng: np.random.Generator) -> list:
-    """Stroke-3 sketches with every stroke but the first moved (SPEC 3); unchanged for 0."""
+    """Stroke-3 sketches with every stroke but the first moved (METHOD.md §3); unchanged for 0."""
     if re_scale <= 0:
         return list(strokes)
     return [utils.to_stroke3(utils.disrupt(utils.to_absolute(s), re_scale, rng)) for s in strokes]

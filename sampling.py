@@ -1,4 +1,4 @@
-"""Batched, compiled generation (METHOD 10): one tf.while_loop for a whole batch."""
+"""Batched, compiled generation (METHOD.md §10): one tf.while_loop for a whole batch."""
 from __future__ import annotations
 
 import numpy as np
@@ -15,7 +15,7 @@ def choose_point(params: dict, greedy: bool, temperature: tf.Tensor, seed: tf.Te
     Greedy: the most probable component's mean and the most probable pen state.
     Otherwise (temperature tau): component and pen state drawn from softmax(log p / tau),
     then a point from the chosen Gaussian with both standard deviations multiplied by
-    tau and the correlation unchanged (METHOD 10; the original's sqrt(tau) argument
+    tau and the correlation unchanged (METHOD.md §10; the original's sqrt(tau) argument
     is squared inside its sampler).
     """
     log_pi, pen_logits = params["log_pi"], params["pen_logits"]

@@ -1,4 +1,4 @@
-"""Stroke pieces, the 9 grid relations and batch assembly (SPEC sections 2-5)."""
+"""Stroke pieces, the 9 grid relations and batch assembly (METHOD.md §2-5)."""
 import os
 import warnings
 
@@ -296,7 +296,7 @@ def test_real_files_are_all_checked(real_data):
 
 @pytest.mark.parametrize("name", real_files(REAL_DATA) if os.path.isdir(REAL_DATA) else [])
 def test_stroke_nodes_equal_reference_loop_on_every_sketch(real_data, name):
-    """METHOD 4 on every sketch of every real file: the percentile caps, then nodes and relations."""
+    """METHOD.md §4 on every sketch of every real file: the percentile caps, then nodes and relations."""
     sketches = raw_sketches(real_data, name)
     caps = gb.caps_loop(sketches)
     assert caps == MEASURED_CAPS.get(name, caps)

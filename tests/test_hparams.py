@@ -20,7 +20,7 @@ def test_defaults_are_paper_configuration():
     assert not hps.use_input_dropout and not hps.use_output_dropout
 
 
-# SPEC 12: the keys of the original README's hyper-parameter block, which users paste.
+# METHOD.md §12: the keys of the original README's hyper-parameter block, which users paste.
 README_KEYS = """categories, num_steps, re_scale, save_every, dec_rnn_size, enc_model,
 enc_rnn_size, dec_model, max_seq_len, max_stroke_len, max_strokes_num,
 z_size, batch_size, num_mixture, learning_rate, decay_rate,

@@ -32,7 +32,7 @@ def make_batch(hps, seed=0, lengths=(9, 14, 7, 20)):
 
 
 def numpy_loss(out, targets, num_mixture, training):
-    """float64 reference of SPEC section 7 written from the formulas."""
+    """float64 reference of METHOD.md §7 written from the formulas."""
     out, targets = out.astype(np.float64), targets.astype(np.float64)
     pen_logits, rest = out[..., :3], out[..., 3:]
     pi, mx, my, lsx, lsy, rho = np.split(rest, 6, axis=-1)

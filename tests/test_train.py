@@ -13,7 +13,7 @@ FAST = ("categories=[pig],num_steps=2,enc_rnn_size=8,dec_rnn_size=16,z_size=8,hy
 
 
 def test_readme_block_trains_and_writes_the_computed_caps(real_data, tmp_path):
-    """Every key of the pasted block is accepted; -1 values are computed from the data (METHOD 4)."""
+    """Every key of the pasted block is accepted; -1 values are computed from the data (METHOD.md §4)."""
     log_root = tmp_path / "run"
     result = subprocess.run(
         [sys.executable, "train.py", f"--log_root={log_root}", f"--data_dir={real_data}",
