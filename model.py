@@ -5,6 +5,7 @@ import math
 
 import tensorflow as tf
 
+import hyper_backward
 import rnn
 from grid_encoder import GridEncoder
 from layers import Dense, cast_variables, compute_dtype
@@ -89,9 +90,12 @@ class SketchGloc(tf.Module):
     sampling API (`decode_step`, `initial_state` on float32 codes) stays float32.
     """
 
-    def __init__(self, hps, name: str | None = None, decoder_shards: int = 1):
+    def __init__(self, hps, name: str | None = None, decoder_shards: int = 1,
+                 fast_decoder: bool = True):
         super().__init__(name=name)
         self.hps = hps
+        # The decoder's loop with a hand-written gradient (hyper_backward.py); False: autodiff.
+        self.fast_decoder = fast_decoder
         # Teacher-forced decoding runs the batch as this many independent parts (cpu_layout.py).
         self.decoder_shards = decoder_shards
         self.compute_dtype = compute_dtype(hps.precision)
@@ -124,10 +128,15 @@ class SketchGloc(tf.Module):
         parts = zip(shard(cell_inputs, self.decoder_shards),
                     shard(self.initial_state(y), self.decoder_shards))
         with cast_variables(self.cell, dtype):
-            outputs = [rnn.run_rnn(self.cell, x, None, initial_state=s, training=training)[0]
-                       for x, s in parts]
+            outputs = [self._run_decoder(x, s, training) for x, s in parts]
         outputs = self._dropout(tf.concat(outputs, axis=0), "output", training)
         return split_params(self.output_layer(outputs), self.hps.dec_num_mixture)
+
+    def _run_decoder(self, inputs: tf.Tensor, state: tf.Tensor, training: bool) -> tf.Tensor:
+        """Decoder outputs [B, T, n]: the hand-differentiated loop where it applies, else run_rnn."""
+        if self.fast_decoder and hyper_backward.applies(self.cell, inputs):
+            return hyper_backward.run(self.cell, inputs, state, training)[0]
+        return rnn.run_rnn(self.cell, inputs, None, initial_state=state, training=training)[0]
 
     def _dropout(self, x: tf.Tensor, where: str, training: bool) -> tf.Tensor:
         """sketch-rnn's optional dropout on the decoder cell's input or output (training only).

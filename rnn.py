@@ -12,9 +12,8 @@ Cells expose two equivalent APIs:
 
 `training` is a Python bool: recurrent dropout only acts when it is True.
 
-The decoder case of `run_rnn` (float32 layer-norm HyperLSTM, no lengths) runs a
-loop with a hand-written gradient (`_run_hyper_fast`): same forward arithmetic,
-backward loop carrying only state gradients, weight gradients in bulk after it.
+The decoder's loop with a hand-written gradient, and the plain per-block
+HyperLSTM it is tested against, are in `hyper_backward.py` (METHOD.md §8).
 """
 from __future__ import annotations
 
@@ -25,7 +24,6 @@ import tensorflow as tf
 
 LN_EPSILON = 1e-3
 HYPER_INIT_SCALE = 0.1  # recurrent batch-norm trick (Cooijmans et al., 2016)
-USE_FAST_PATH = True  # hand-written gradient for the decoder loop (see _run_hyper_fast)
 
 
 def glorot_uniform(shape: Tuple[int, int], fan_in: Optional[int] = None) -> tf.Tensor:
@@ -63,13 +61,13 @@ def _project(inputs: tf.Tensor, w: tf.Tensor) -> tf.Tensor:
     return tf.reshape(tf.matmul(flat, w), out_shape)
 
 
-def _time_major(x: tf.Tensor) -> tf.Tensor:
+def time_major(x: tf.Tensor) -> tf.Tensor:
     """[B, T, ...] -> [T, B, ...]."""
     perm = [1, 0] + list(range(2, x.shape.rank))
     return tf.transpose(x, perm)
 
 
-def _gate_major(x: tf.Tensor, size: int) -> tf.Tensor:
+def gate_major(x: tf.Tensor, size: int) -> tf.Tensor:
     """[..., B, k*size] -> [..., k, B, size]: blocks first, so a block is a contiguous slice."""
     lead = x.shape.rank - 2
     split = tf.reshape(x, tf.concat([tf.shape(x)[:-1], [-1, size]], axis=0))
@@ -146,7 +144,7 @@ class LSTMCell(tf.Module):
 
     def loop_inputs(self, inputs: tf.Tensor) -> Tuple[tf.Tensor, ...]:
         """Time-major projected inputs [T, B, ...] for `loop_step`, from inputs [B, T, D]."""
-        return (_time_major(self.project_inputs(inputs)),)
+        return (time_major(self.project_inputs(inputs)),)
 
     def step_inputs(self, px_t: tf.Tensor) -> Tuple[tf.Tensor, ...]:
         """One step of `loop_inputs` from one step of `project_inputs`."""
@@ -316,23 +314,23 @@ class HyperLSTMCell(LSTMCell):
 
     def loop_inputs(self, inputs: tf.Tensor) -> Tuple[tf.Tensor, ...]:
         """(x W_xh as [T, 4, B, n], x W_xh_hyper + hyper bias as [T, B, 4N])."""
-        main = _time_major(_project(inputs, self.w_xh))
+        main = time_major(_project(inputs, self.w_xh))
         hyper = self.hyper_cell.loop_inputs(inputs)[0]
-        return _gate_major(main, self.num_units), hyper
+        return gate_major(main, self.num_units), hyper
 
     def step_inputs(self, px_t: tf.Tensor) -> Tuple[tf.Tensor, ...]:
         """Split one step of project_inputs into loop_inputs' layout."""
         main, hyper = tf.split(px_t, [4 * self.num_units, 4 * self.hyper_num_units], axis=1)
         if not isinstance(self.hyper_cell, LayerNormLSTMCell):
             hyper = hyper + self.hyper_cell.bias
-        return _gate_major(main, self.num_units), hyper
+        return gate_major(main, self.num_units), hyper
 
     def loop_params(self) -> Tuple[tf.Tensor, ...]:
         """Weights reshaped gate-major once: W_hh [4, n, n], [W_z | W_zb] [12, N, E], ..."""
         n, e = self.num_units, self.hyper_embedding_size
-        fused = (_gate_major(self.w_hh, n),
+        fused = (gate_major(self.w_hh, n),
                  tf.convert_to_tensor(self.w_hyper_h),
-                 _gate_major(tf.concat([self.w_z, self.w_zb], axis=1), e),
+                 gate_major(tf.concat([self.w_z, self.w_zb], axis=1), e),
                  tf.reshape(tf.concat([self.b_z, tf.zeros([4 * e], self.b_z.dtype)], 0),
                             [12, 1, e]),
                  tf.concat([self.w_alpha, self.w_beta], axis=0),
@@ -393,14 +391,12 @@ def run_rnn(cell: LSTMCell, inputs: tf.Tensor, lengths: Optional[tf.Tensor] = No
     are zero, so final_state is the state after its last valid step
     (the initial state when the length is 0). T may be dynamic. (A Python
     unroll of the 6-step pieces measured slower than tf.while_loop, forward
-    and backward.) Without lengths a layer-norm HyperLSTM takes the
-    hand-differentiated loop (recurrent dropout masks then drawn up front).
+    and backward.) Gradients by autodiff; see hyper_backward.run for the
+    decoder's hand-differentiated twin.
     """
     inputs = tf.convert_to_tensor(inputs)
     batch, steps = tf.shape(inputs)[0], tf.shape(inputs)[1]
     state = cell.zero_state(batch) if initial_state is None else initial_state
-    if USE_FAST_PATH and _fast_path_ok(cell, lengths, inputs):
-        return _run_hyper_fast(cell, inputs, state, training)
     parts = cell.split_state(state)
     # Hoisted: one big matmul for every step's input projection, weights fused once.
     projected = cell.loop_inputs(inputs)
@@ -427,261 +423,8 @@ def run_rnn(cell: LSTMCell, inputs: tf.Tensor, lengths: Optional[tf.Tensor] = No
     _, parts, out_ta = tf.while_loop(
         lambda t, *_: t < steps, body, (tf.constant(0), parts, out_ta),
         maximum_iterations=steps)
-    return _time_major(out_ta.stack()), cell.join_state(parts)
+    return time_major(out_ta.stack()), cell.join_state(parts)
 
-
-
-# ------------------------------------------------------------------ HyperLSTM fast path
-# A hand-written backward for the decoder loop (HyperLSTM, layer norm, no lengths):
-# autodiff of a tf.while_loop adds per-step weight-gradient accumulation and stack
-# bookkeeping that dominates on CPU. Here the backward loop only carries state
-# gradients; every weight gradient is one large contraction over all steps afterwards.
-
-
-def _ln_parts(x: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor]:
-    """(normalised x, 1 / sqrt(var + eps)) over the last axis, as `layer_norm` computes them."""
-    centred = x - tf.reduce_mean(x, axis=-1, keepdims=True)
-    rstd = tf.math.rsqrt(tf.reduce_mean(tf.square(centred), axis=-1, keepdims=True) + LN_EPSILON)
-    return centred * rstd, rstd
-
-
-def _ln_backward(dy: tf.Tensor, gamma: tf.Tensor, xhat: tf.Tensor, rstd: tf.Tensor) -> tf.Tensor:
-    """Gradient w.r.t. x of gamma * xhat(x) + beta over the last axis."""
-    dxhat = dy * gamma
-    return rstd * (dxhat - tf.reduce_mean(dxhat, axis=-1, keepdims=True)
-                   - xhat * tf.reduce_mean(dxhat * xhat, axis=-1, keepdims=True))
-
-
-def _gate_derivatives(act: tf.Tensor, shape: Sequence[int]) -> tf.Tensor:
-    """Derivatives of the stacked activations (sigmoid i, tanh j, sigmoid f, sigmoid o).
-
-    s - s^2 for a sigmoid and 1 - t^2 for the tanh, as one expression over the stack.
-    """
-    one_for_tanh = tf.reshape(tf.constant([0.0, 1.0, 0.0, 0.0], act.dtype), shape)
-    return one_for_tanh + (1.0 - one_for_tanh) * act - act * act
-
-
-def _fast_path_ok(cell: LSTMCell, lengths, inputs: tf.Tensor) -> bool:
-    """The hand-differentiated loop covers the decoder: float32 layer-norm HyperLSTM, no lengths."""
-    return (lengths is None and type(cell) is HyperLSTMCell and cell.use_layer_norm
-            and inputs.dtype == tf.float32 and cell.w_hh.dtype == tf.float32
-            and type(cell.hyper_cell) is LayerNormLSTMCell)
-
-
-def _hyper_forward_step(cell, px, hpx, mask, c, h, hc, hh, p):
-    """One HyperLSTM step, same arithmetic as `loop_step`; also returns what backward needs."""
-    (w_hh, w_hyper_h, w_zz, b_zz, w_ab, bias, gamma, beta, gc, bc,
-     hw_hh, hgamma, hbeta, hgc, hbc) = p
-    big_n = cell.hyper_num_units
-    hpre = (hpx + tf.matmul(h, w_hyper_h)) + tf.matmul(hh, hw_hh)
-    hxg, hr = _ln_parts(tf.reshape(hpre, [-1, 4, big_n]))
-    hi, hj, hf, ho = tf.unstack(hgamma * hxg + hbeta, axis=1)
-    hact = (tf.sigmoid(hi), tf.tanh(hj), tf.sigmoid(hf + cell.hyper_cell.forget_bias),
-            tf.sigmoid(ho))
-    new_hc = hc * hact[2] + hact[0] * hact[1]
-    hxc, hcr = _ln_parts(new_hc)
-    hth = tf.tanh(hgc * hxc + hbc)
-    new_hh = hth * hact[3]
-    z = tf.matmul(new_hh[tf.newaxis], w_zz) + b_zz
-    s = tf.matmul(z, w_ab)
-    scale_x, scale_h, add = tf.split(s, 3, axis=0)
-    mh = tf.matmul(h[tf.newaxis], w_hh)
-    pre = scale_x * px + scale_h * mh + add + bias
-    xg, r = _ln_parts(pre)
-    i, j, f, o = tf.unstack(gamma * xg + beta)
-    act = (tf.sigmoid(i), tf.tanh(j), tf.sigmoid(f + cell.forget_bias), tf.sigmoid(o))
-    g = act[1] if mask is None else act[1] * mask
-    new_c = c * act[2] + act[0] * g
-    xc, cr = _ln_parts(new_c)
-    th = tf.tanh(gc * xc + bc)
-    new_h = th * act[3]
-    # Saved: activations stacked (one write spares their recomputation backward) and the
-    # normalised values (not their parts); not s, which backward recomputes from z
-    # (a small matmul costs less than writing and re-reading [8, B, n] every step).
-    saved = (new_c, new_hc, new_hh, xg, r, xc, cr, mh, z, hxg, hr, hxc, hcr,
-             tf.stack(act), th, tf.stack(hact, axis=1), hth)
-    return (new_c, new_h, new_hc, new_hh), saved
-
-
-def _backward_weights(cell, p) -> Tuple[tf.Tensor, ...]:
-    """Weights as the backward step multiplies them, transposed once outside the loop.
-
-    [W_ab blocks]^T [12, n, E]; [W_z | W_zb]^T [12E, N]; W_hh^T [4n, n];
-    [W_hyper_h; W_hh_hyper]^T [4N, n + N]: plain matmuls with no per-step transpose or
-    block sums. Last, the 4 scale_h blocks of W_ab, to recompute scale_h from z.
-    """
-    w_hh, w_hyper_h, w_zz, w_ab, hw_hh = p[0], p[1], p[2], p[4], p[10]
-    n = cell.num_units
-    return (tf.transpose(w_ab, [0, 2, 1]),
-            tf.reshape(tf.transpose(w_zz, [0, 2, 1]), [-1, cell.hyper_num_units]),
-            tf.reshape(tf.transpose(w_hh, [0, 2, 1]), [4 * n, n]),
-            tf.transpose(tf.concat([w_hyper_h, hw_hh], axis=0)),
-            w_ab[4:8])
-
-
-def _blocks_to_rows(x: tf.Tensor) -> tf.Tensor:
-    """[k, B, m] gate-major blocks -> [B, k*m] rows."""
-    return tf.reshape(tf.transpose(x, [1, 0, 2]), [tf.shape(x)[1], -1])
-
-
-def _hyper_backward_step(cell, p, bw, px, mask, c_prev, hc_prev, saved, dh, dc, dhc, dhh):
-    """Gradients of one step w.r.t. its state inputs and per-step pre-activations."""
-    gamma, gc, hgamma, hgc = p[6], p[8], p[11], p[13]
-    w_ab_t, w_zz_t, w_hh_t, w_h_t, w_scale_h = bw
-    _, _, _, xg, r, xc, cr, mh, z, hxg, hr, hxc, hcr, act, th, hact, hth = saved
-    si, tj, sf, so = tf.unstack(act)
-    dlc = dh * so * (1.0 - th * th)
-    dc = dc + _ln_backward(dlc, gc, xc, cr)
-    g, dg_j = (tj, dc * si) if mask is None else (tj * mask, dc * si * mask)
-    dgate = tf.stack([dc * g, dg_j, dc * c_prev, dh * th]) * _gate_derivatives(act, [4, 1, 1])
-    dpre = _ln_backward(dgate, gamma, xg, r)
-    ds = tf.concat([dpre * px, dpre * mh, dpre], axis=0)
-    dz = _blocks_to_rows(tf.matmul(ds, w_ab_t))  # [B, 12E]
-    dhh = dhh + tf.matmul(dz, w_zz_t)
-    dmh = _blocks_to_rows(dpre * tf.matmul(z[4:8], w_scale_h))  # scale_h as the forward made it
-    dh_main = tf.matmul(dmh, w_hh_t)
-    # Hyper cell.
-    hsi, htj, hsf, hso = tf.unstack(hact, axis=1)
-    dhlc = dhh * hso * (1.0 - hth * hth)
-    dhc = dhc + _ln_backward(dhlc, hgc, hxc, hcr)
-    dhgate = (tf.stack([dhc * htj, dhc * hsi, dhc * hc_prev, dhh * hth], axis=1)
-              * _gate_derivatives(hact, [4, 1]))
-    dhpre = tf.reshape(_ln_backward(dhgate, hgamma, hxg, hr), [-1, 4 * cell.hyper_num_units])
-    dh_both = tf.matmul(dhpre, w_h_t)
-    dh_prev = dh_main + dh_both[:, :cell.num_units]
-    dhh_prev = dh_both[:, cell.num_units:]
-    dc_prev, dhc_prev = dc * sf, dhc * hsf
-    # Norm-parameter gradients are summed over the batch here so only small slices are stacked.
-    sums = [tf.reduce_sum(x, axis=ax) for x, ax in (
-        (dgate * xg, 1), (dgate, 1), (dlc * xc, 0), (dlc, 0),
-        (dhgate * hxg, 0), (dhgate, 0), (dhlc * hxc, 0), (dhlc, 0), (dpre, 1))]
-    # dz and dmh as rows [B, k*m]: their weight gradients are then one 2-D matmul over all steps.
-    grads = (dpre, dz, dmh, dhpre, *sums)
-    return (dc_prev, dh_prev, dhc_prev, dhh_prev), grads
-
-
-def _run_hyper_fast(cell: "HyperLSTMCell", inputs: tf.Tensor, state: tf.Tensor,
-                    training: bool, mask: Optional[tf.Tensor] = None) -> Tuple[tf.Tensor, tf.Tensor]:
-    """run_rnn for a layer-norm HyperLSTM without lengths, with a hand-written gradient.
-
-    `mask` [T, B, n] (already scaled by 1/keep) replaces the drawn dropout masks.
-    """
-    main_px, hyper_px = cell.loop_inputs(inputs)
-    batch, steps = tf.shape(inputs)[0], tf.shape(inputs)[1]
-    n = cell.num_units
-    if mask is None and cell.use_recurrent_dropout and training:
-        rate = 1.0 - cell.dropout_keep_prob
-        keep = tf.random.uniform(tf.stack([steps, batch, n]), dtype=inputs.dtype) >= rate
-        mask = tf.cast(keep, inputs.dtype) * (1.0 / (1.0 - rate))
-    params = cell.loop_params()
-    flat = params[:-1] + tuple(params[-1])
-    parts = cell.split_state(state)
-    outputs, final = _hyper_loop(cell, mask, main_px, hyper_px, *parts, *flat)
-    return _time_major(outputs), cell.join_state(final)
-
-
-def _ta(ref: tf.Tensor, steps) -> tf.TensorArray:
-    """TensorArray of `steps` elements shaped like `ref`."""
-    return tf.TensorArray(ref.dtype, size=steps, element_shape=ref.shape, clear_after_read=False)
-
-
-def _hyper_loop(cell, mask, main_px, hyper_px, c0, h0, hc0, hh0, *p):
-    """Forward loop with a custom gradient (see `_run_hyper_fast`)."""
-
-    @tf.custom_gradient
-    def loop(main_px, hyper_px, c0, h0, hc0, hh0, *p):
-        steps = tf.shape(main_px)[0]
-        mask_tas = None if mask is None else tf.TensorArray(mask.dtype, size=steps).unstack(mask)
-        px_ta = tf.TensorArray(main_px.dtype, size=steps).unstack(main_px)
-        hpx_ta = tf.TensorArray(hyper_px.dtype, size=steps).unstack(hyper_px)
-        m = None if mask is None else mask[0]
-        # A step outside the loop only to get the saved tensors' shapes; unused, so pruned.
-        (_, h1, _, _), saved0 = _hyper_forward_step(cell, main_px[0], hyper_px[0], m,
-                                                    c0, h0, hc0, hh0, p)
-        saved_tas = tuple(_ta(x, steps) for x in saved0)
-        out_ta = _ta(h1, steps)
-
-        def body(t, state, out_ta, saved_tas):
-            m = None if mask_tas is None else mask_tas.read(t)
-            new_state, saved = _hyper_forward_step(cell, px_ta.read(t), hpx_ta.read(t), m,
-                                                   *state, p)
-            return (t + 1, new_state, out_ta.write(t, new_state[1]),
-                    tuple(ta.write(t, x) for ta, x in zip(saved_tas, saved)))
-
-        _, final, out_ta, saved_tas = tf.while_loop(
-            lambda t, *_: t < steps, body, (tf.constant(0), (c0, h0, hc0, hh0), out_ta, saved_tas),
-            maximum_iterations=steps)
-        outputs = out_ta.stack()
-
-        def grad(d_out, dc_f, dh_f, dhc_f, dhh_f):
-            return _hyper_loop_grad(cell, mask, main_px, hyper_px, (c0, h0, hc0, hh0), p,
-                                    outputs, saved_tas, d_out, (dc_f, dh_f, dhc_f, dhh_f))
-
-        return (outputs, *final), grad
-
-    result = loop(main_px, hyper_px, c0, h0, hc0, hh0, *p)
-    return result[0], tuple(result[1:])
-
-
-def _hyper_loop_grad(cell, mask, main_px, hyper_px, init, p, outputs, tas, d_out, d_final):
-    """Backward loop over time carrying state gradients, then weight gradients in bulk."""
-    steps = tf.shape(main_px)[0]
-    del hyper_px  # its gradient is dhpre itself
-    d_out = tf.zeros_like(outputs) if d_out is None else d_out
-    d_final = tuple(tf.zeros_like(x) if d is None else d for x, d in zip(init, d_final))
-    px_ta = tf.TensorArray(main_px.dtype, size=steps).unstack(main_px)
-    dout_ta = tf.TensorArray(d_out.dtype, size=steps).unstack(d_out)
-    mask_ta = None if mask is None else tf.TensorArray(mask.dtype, size=steps).unstack(mask)
-    m0 = None if mask is None else mask[0]
-    bw = _backward_weights(cell, p)
-    _, g0 = _hyper_backward_step(cell, p, bw, main_px[0], m0, init[0], init[2],
-                                 tuple(ta.read(0) for ta in tas), d_out[0], *d_final[:1],
-                                 d_final[2], d_final[3])
-    grad_tas = tuple(_ta(x, steps) for x in g0)
-
-    def body(t, dstate, grad_tas):
-        m = None if mask_ta is None else mask_ta.read(t)
-        dc, dh, dhc, dhh = dstate
-        first = t > 0
-        c_prev = tf.cond(first, lambda: tas[0].read(tf.maximum(t - 1, 0)), lambda: init[0])
-        hc_prev = tf.cond(first, lambda: tas[1].read(tf.maximum(t - 1, 0)), lambda: init[2])
-        dstate, grads = _hyper_backward_step(
-            cell, p, bw, px_ta.read(t), m, c_prev, hc_prev,
-            tuple(ta.read(t) for ta in tas), dh + dout_ta.read(t), dc, dhc, dhh)
-        return t - 1, dstate, tuple(ta.write(t, g) for ta, g in zip(grad_tas, grads))
-
-    _, dinit, grad_tas = tf.while_loop(
-        lambda t, *_: t >= 0, body, (steps - 1, d_final, grad_tas), maximum_iterations=steps)
-    (dpre, dz, dmh, dhpre, dgx, dg, dlcx, dlc, dhgx, dhg, dhlcx, dhlc, dbias) = (
-        ta.stack() for ta in grad_tas)
-    hh_all, mh, z = tas[2].stack(), tas[7].stack(), tas[8].stack()
-    # The scales again, in bulk: cheaper than keeping per-step products of them.
-    w_ab = p[4]
-    d_main_px = dpre * tf.matmul(z[:, 0:4], w_ab[0:4])
-    h_prev = tf.concat([init[1][tf.newaxis], outputs[:-1]], 0)   # [T, B, n]
-    hh_prev = tf.concat([init[3][tf.newaxis], hh_all[:-1]], 0)   # [T, B, N]
-    n, big_n, e = cell.num_units, cell.hyper_num_units, cell.hyper_embedding_size
-    flat_h, flat_hh = tf.reshape(h_prev, [-1, n]), tf.reshape(hh_all, [-1, big_n])
-    # Weight gradients as single 2-D products over all T*B rows: no [T, k, m, m] temporaries.
-    d_w_hh = _gate_major(tf.matmul(flat_h, tf.reshape(dmh, [-1, 4 * n]), transpose_a=True), n)
-    flat_dhpre = tf.reshape(dhpre, [-1, 4 * big_n])
-    d_w_hyper_h = tf.matmul(flat_h, flat_dhpre, transpose_a=True)
-    d_hw_hh = tf.matmul(tf.reshape(hh_prev, [-1, big_n]), flat_dhpre, transpose_a=True)
-    flat_dz = tf.reshape(dz, [-1, 12 * e])
-    d_w_zz = _gate_major(tf.matmul(flat_hh, flat_dz, transpose_a=True), e)
-    d_b_zz = tf.reshape(tf.reduce_sum(flat_dz, axis=0), [12, 1, e])
-    # ds = [dpre * px, dpre * mh, dpre] (what each block of W_ab scaled), formed here in bulk.
-    d_w_ab = tf.concat([tf.reduce_sum(tf.matmul(z[:, 4 * k:4 * k + 4], x, transpose_a=True), 0)
-                        for k, x in enumerate((dpre * main_px, dpre * mh, dpre))], axis=0)
-    d_bias = tf.reduce_sum(dbias, axis=0)[:, tf.newaxis, :]
-    d_gamma = tf.reduce_sum(dgx, axis=0)[:, tf.newaxis, :]
-    d_beta = tf.reduce_sum(dg, axis=0)[:, tf.newaxis, :]
-    d_gc, d_bc = tf.reduce_sum(dlcx, axis=0), tf.reduce_sum(dlc, axis=0)
-    d_hgamma, d_hbeta = tf.reduce_sum(dhgx, axis=0), tf.reduce_sum(dhg, axis=0)
-    d_hgc, d_hbc = tf.reduce_sum(dhlcx, axis=0), tf.reduce_sum(dhlc, axis=0)
-    dparams = (d_w_hh, d_w_hyper_h, d_w_zz, d_b_zz, d_w_ab, d_bias, d_gamma, d_beta, d_gc, d_bc,
-               d_hw_hh, d_hgamma, d_hbeta, d_hgc, d_hbc)
-    return (d_main_px, dhpre, *dinit, *dparams)
 
 
 def bidirectional_last(fw_cell: LSTMCell, bw_cell: LSTMCell, inputs: tf.Tensor,
@@ -726,7 +469,7 @@ def _run_sorted(cells: Sequence[LSTMCell], inputs: Sequence[tf.Tensor], lengths:
     running = tf.reduce_sum(tf.cast(lengths[tf.newaxis, :] > tf.range(steps)[:, tf.newaxis],
                                     tf.int32), axis=1)  # [T]: n_t
     tas = [tf.TensorArray(x.dtype, size=steps, element_shape=tf.TensorShape([x.shape[0], x.shape[2]]))
-           .unstack(_time_major(x[:, :steps])) for x in inputs]
+           .unstack(time_major(x[:, :steps])) for x in inputs]
     params = [cell.loop_params() for cell in cells]
     states = tuple(cell.split_state(cell.zero_state(batch, inputs[0].dtype)) for cell in cells)
 

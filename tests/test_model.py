@@ -255,10 +255,9 @@ def test_decoder_is_causal():
 
 
 @pytest.mark.parametrize("fast", [True, False])
-def test_teacher_forced_decode_equals_step_by_step_decoding(fast, monkeypatch):
+def test_teacher_forced_decode_equals_step_by_step_decoding(fast):
     """decode (one loop; the hand-differentiated one when fast) = decode_step fed the same inputs."""
-    monkeypatch.setattr(model_lib.rnn, "USE_FAST_PATH", fast)
-    net = model_lib.SketchGloc(TINY)
+    net = model_lib.SketchGloc(TINY, fast_decoder=fast)
     batch = make_batch(TINY)
     inputs, y = batch["targets"][:, :-1], tf.random.normal([4, TINY.z_size])
     whole = net.decode(inputs, y)
@@ -269,7 +268,7 @@ def test_teacher_forced_decode_equals_step_by_step_decoding(fast, monkeypatch):
             np.testing.assert_allclose(params[name], whole[name][:, t], rtol=1e-5, atol=1e-5)
 
 
-def test_fast_decoder_equals_reference_at_the_model_level(monkeypatch):
+def test_fast_decoder_equals_reference_at_the_model_level():
     """Loss and every gradient of the model: hand-written decoder backward = autodiff of the loop."""
     hps = TINY.replace(use_recurrent_dropout=False)
     batch = make_batch(hps, lengths=(20, 25, 17, 23))
@@ -278,7 +277,7 @@ def test_fast_decoder_equals_reference_at_the_model_level(monkeypatch):
     net = model_lib.SketchGloc(hps)
     net.encoder.sample_noise = False
     for fast in (True, False):
-        monkeypatch.setattr(model_lib.rnn, "USE_FAST_PATH", fast)
+        net.fast_decoder = fast
         with tf.GradientTape() as tape:
             loss = net.loss(batch, training=True)
         results.append([loss, *tape.gradient(loss, net.trainable_variables)])
