@@ -309,9 +309,8 @@ def load_dataset(data_dir: str, categories: list, num_per_category: int = 70000,
             flat, lengths = _filter(where, flat, lengths, max_seq_len)
             parts[split].append((flat, lengths, label))
     merged = {s: _merge(parts[s]) for s in SPLITS}
+    _refuse_empty_splits(data_dir, categories, merged)
     all_lengths = np.concatenate([merged[s][1] for s in SPLITS])
-    if not len(merged["train"][1]):
-        raise DataError(f"{data_dir}, split 'train': no usable training sketches for {categories}")
     max_seq_len = int(max_seq_len or all_lengths.max())
     scale_factor = _scale_factor(data_dir, merged["train"][0])
     splits = {}
@@ -323,6 +322,19 @@ def load_dataset(data_dir: str, categories: list, num_per_category: int = 70000,
     cap, cut = _node_cap(merged, piece_len, max_strokes_num)
     return Dataset(list(categories), splits["train"], splits["valid"], splits["test"],
                    scale_factor, max_seq_len, cap, piece_len, cut)
+
+
+def _refuse_empty_splits(data_dir: str, categories: list, merged: dict) -> None:
+    """DataError naming the split and its files when a split holds no usable sketch at all.
+
+    Training needs at least one sketch of each split: an empty validation or test
+    split would give no loss to select or report checkpoints with.
+    """
+    for split in SPLITS:
+        if not len(merged[split][1]):
+            files = ", ".join(_category_file(data_dir, c) for c in categories)
+            raise DataError(f"{files}, split '{split}': no usable sketches (empty, or every sketch "
+                            f"dropped as too short or too long) for {categories}")
 
 
 def _merge(parts: list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
