@@ -308,6 +308,11 @@ class Trainer:
         self.ckpt = tf.train.Checkpoint(epoch=self.epoch, best_valid=self.best_valid,
                                         bad_validations=self.bad_validations, epoch_step=self.epoch_step,
                                         **self.learner.checkpoint_objects())
+        # Checkpoints written before epoch_step existed restore through this one (epoch_step stays 0,
+        # right for them: they were only saved at epoch boundaries).
+        self.ckpt_without_epoch_step = tf.train.Checkpoint(
+            epoch=self.epoch, best_valid=self.best_valid, bad_validations=self.bad_validations,
+            **self.learner.checkpoint_objects())
         self.best_manager = tf.train.CheckpointManager(self.ckpt, self.write_root, max_to_keep=5)
         self.resume_manager = tf.train.CheckpointManager(
             self.ckpt, os.path.join(self.write_root, RESUME_DIR), max_to_keep=2)
@@ -359,7 +364,9 @@ class Trainer:
     def restore(self, candidates: list) -> str:
         """Restore the newest intact checkpoint of `candidates`; TrainingError when none is."""
         def restore(prefix: str) -> None:
-            self.ckpt.restore(prefix).assert_existing_objects_matched()
+            names = {name for name, _ in tf.train.list_variables(prefix)}  # reads the .index only
+            ckpt = self.ckpt if "epoch_step/.ATTRIBUTES/VARIABLE_VALUE" in names else self.ckpt_without_epoch_step
+            ckpt.restore(prefix).assert_existing_objects_matched()
         try:
             prefix = restore_newest_intact(restore, candidates, self.log_root, warn=self.warn)
         except CheckpointError as err:

@@ -325,3 +325,21 @@ def test_resume_on_an_empty_folder_says_so_and_trains(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert f"nothing to resume in {tmp_path / 'run'}: starting a new run" in proc.stderr
     assert "done: step 2" in proc.stdout
+
+
+def test_checkpoint_from_before_epoch_step_still_resumes(trained, capsys):
+    import tensorflow as tf
+    hps, _ = hparams.load(str(trained / training.CONFIG_NAME))
+    data = utils.load_dataset(demo_data.ensure_demo_dataset()[0], hps.categories, hps.num_per_category,
+                              hps.max_seq_len, hps.max_strokes_num, hps.piece_len)
+    trainer = training.Trainer(hps, data, str(trained / "scratch"), verbose=0)
+    trainer.ckpt.restore(str(trained / training.RESUME_DIR / "ckpt-15")).assert_existing_objects_matched()
+    for prefix in checkpoints.resume_candidates(str(trained)):
+        for path in glob.glob(prefix + ".*"):
+            os.remove(path)
+    # The layout of checkpoints before this change (save() as the CheckpointManager does: ckpt-1).
+    legacy = trainer.ckpt_without_epoch_step.save(str(trained / training.RESUME_DIR / "ckpt"))
+    assert "epoch_step/.ATTRIBUTES/VARIABLE_VALUE" not in {n for n, _ in tf.train.list_variables(legacy)}
+    shutil.rmtree(trained / "scratch")
+    history = run_tiny(trained, "num_steps=30", resume=True)
+    assert history["step"] == 30 and "warning" not in capsys.readouterr().err
