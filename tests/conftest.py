@@ -16,3 +16,8 @@ def shared_data() -> str:
     if not os.path.exists(os.path.join(SHARED_DATA, "aaron_sheep.npz")):
         pytest.skip("../shared/data is not beside the repository")
     return SHARED_DATA
+
+
+def pytest_configure(config):
+    """Register the `slow` marker (tests of a minute or more; they still run in `make test`)."""
+    config.addinivalue_line("markers", "slow: a test of about a minute or more (still part of make test)")
