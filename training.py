@@ -341,8 +341,6 @@ class Trainer:
     def prepare(self, resume: bool) -> None:
         """Write model_config.json, or restore and check it when resuming."""
         os.makedirs(self.log_root, exist_ok=True)
-        if self.chief:
-            remove_stale_temp_checkpoints(self.log_root, self.warn)
         config = os.path.join(self.log_root, CONFIG_NAME)
         extras = config_extras(self.data)
         candidates = resume_candidates(self.log_root)
@@ -359,6 +357,7 @@ class Trainer:
         elif resume:
             self.warn(f"nothing to resume in {self.log_root}: starting a new run")
         if self.chief:
+            remove_stale_temp_checkpoints(self.log_root, self.warn)
             hparams_lib.save(self.hps, config, **extras)
 
     def restore(self, candidates: list) -> str:
