@@ -42,17 +42,23 @@ def resolve(hparams_text: str, data_dir: str, demo: bool):
     return hparams_lib.validate(hparams_lib.parse(hparams_text, base=hps)), demo_dir
 
 
-def check_flags(checkpoint_minutes: float) -> None:
-    """HParamsError naming a train.py flag whose value is not allowed."""
+def check_flags(checkpoint_minutes: float, log_root: str) -> None:
+    """HParamsError naming a train.py flag whose value is not allowed (one line per flag)."""
+    lines = []
     if not (math.isfinite(checkpoint_minutes) and checkpoint_minutes > 0):
-        raise hparams_lib.HParamsError(
-            f"flag --checkpoint_minutes = {checkpoint_minutes!r}: expected a finite number > 0")
+        lines.append(f"flag --checkpoint_minutes = {checkpoint_minutes!r}: expected a finite number > 0")
+    if not log_root:
+        lines.append("flag --log_root is empty: expected a folder")
+    elif os.path.exists(log_root) and not os.path.isdir(log_root):
+        lines.append(f"flag --log_root = {log_root!r}: exists and is not a folder")
+    if lines:
+        raise hparams_lib.HParamsError("\n".join(lines))
 
 
 def run(hparams_text: str, data_dir: str, log_root: str, resume: bool, demo: bool, verbose: int = 1,
         strategy: str = "default", cpu_layout: bool = False, checkpoint_minutes: float = 10.0) -> dict:
     """Load the data, train under the named tf.distribute strategy, and return the run's history."""
-    check_flags(checkpoint_minutes)
+    check_flags(checkpoint_minutes, log_root)
     hps, data_dir = resolve(hparams_text, data_dir, demo)
     # numpy only: bad data is reported before TensorFlow starts (and prints its banners).
     data = utils.load_dataset(data_dir, hps.categories, hps.num_per_category, hps.max_seq_len,

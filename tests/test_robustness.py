@@ -177,6 +177,16 @@ def test_cli_checkpoint_minutes_must_be_positive(tmp_path, value):
     assert not os.path.exists(tmp_path / "run")
 
 
+def test_cli_log_root_must_be_a_folder(tmp_path):
+    not_a_folder = tmp_path / "notes.txt"
+    not_a_folder.write_text("mine")
+    for value, expected in ((str(not_a_folder), "is not a folder"), ("", "--log_root is empty")):
+        proc = run_cli("--demo", f"--log_root={value}", timeout=60)
+        assert proc.returncode == 1 and "Traceback" not in proc.stderr
+        assert error_lines(proc) == [proc.stderr.strip()] and expected in proc.stderr
+    assert not_a_folder.read_text() == "mine"
+
+
 def test_saved_config_is_validated_when_loaded(trained):
     path = trained / training.CONFIG_NAME
     values = json.load(open(path))
