@@ -461,6 +461,9 @@ class Trainer:
     def validate(self) -> float:
         """Validation; a new best saves a checkpoint, reports the test loss and draws samples."""
         valid = self.evaluate(self.data.valid)
+        # Recorded before any checkpoint of this step exists: a run killed after the best save
+        # resumes past this validation, so its record must already be on disk.
+        self.record_losses(valid)
         with self.writer.as_default(step=self.step):
             tf.summary.scalar("valid/loss", valid)
         line = f"step {self.step}: validation loss {valid:.2f}"
@@ -477,7 +480,6 @@ class Trainer:
             self.bad_validations.assign_add(1)
             line += f" (best {float(self.best_valid.numpy()):.2f}, {int(self.bad_validations.numpy())} without improvement)"
         self.save_resume()
-        self.record_losses(valid)
         self.log(line)
         return valid
 

@@ -317,6 +317,17 @@ def test_time_based_checkpoint_resumes_mid_epoch_exactly(tmp_path, monkeypatch):
     assert {(1, b) for b in range(2, 7)} <= set(seen)
 
 
+def test_validation_record_is_on_disk_before_its_checkpoints(tmp_path, monkeypatch):
+    def killed(self, *args, **kwargs):
+        raise KeyboardInterrupt  # stands for a kill right after the best checkpoint was saved
+    monkeypatch.setattr(training.Trainer, "draw_samples", killed)
+    root = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        run_tiny(root, "num_steps=15")
+    assert os.path.exists(root / "ckpt-15.index")  # a resume would start after this validation
+    assert [r["step"] for r in json.load(open(root / training.LOSSES_NAME))] == [15]
+
+
 # ---- rows 6 and 8: messages ------------------------------------------------------------------
 
 def test_non_finite_loss_names_the_checkpoint_only_when_one_exists(trained, tmp_path):
