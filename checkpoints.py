@@ -9,12 +9,16 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import re
+import sys
+from typing import Callable
 
 import hparams as hparams_lib
 
 # Shared with training.py; this module stays free of TensorFlow.
 CONFIG_NAME = "model_config.json"
 RESUME_DIR = "resume"
+_CKPT_INDEX = re.compile(r"ckpt-(\d+)\.index")
 
 
 class CheckpointError(Exception):
@@ -38,6 +42,10 @@ def load_config(folder: str) -> tuple:
         hps, extras = hparams_lib.load(path)
     except (ValueError, OSError) as err:  # HParamsError and json errors are ValueErrors
         raise CheckpointError(f"{path}: unreadable ({err})") from None
+    try:
+        hparams_lib.validate(hps)  # a hand-edited config must not reach TensorFlow
+    except hparams_lib.HParamsError as err:
+        raise CheckpointError(f"{path}: {'; '.join(str(err).splitlines())}") from None
     if not extras.get("scale_factor"):
         raise CheckpointError(f"{path}: no scale_factor entry")
     if hps.max_seq_len <= 0 or hps.max_strokes_num <= 0 or hps.max_stroke_len < 1:
@@ -82,6 +90,59 @@ def _latest(folder: str) -> str | None:
     return None
 
 
+def list_checkpoints(folder: str) -> list:
+    """Prefixes of the folder's `ckpt-<step>` checkpoints (those with an .index file), newest first."""
+    if not os.path.isdir(folder):
+        return []
+    found = [(int(m.group(1)), os.path.join(folder, name[:-len(".index")]))
+             for name in os.listdir(folder) if (m := _CKPT_INDEX.fullmatch(name))]
+    return [prefix for _, prefix in sorted(found, reverse=True)]
+
+
+def resume_candidates(log_root: str) -> list:
+    """Every checkpoint a run may resume from, newest step first (resume/ before best on a tie)."""
+    found = [(int(p.rsplit("-", 1)[1]), kind, p)
+             for kind, folder in ((1, os.path.join(log_root, RESUME_DIR)), (0, log_root))
+             for p in list_checkpoints(folder)]
+    return [prefix for _, _, prefix in sorted(found, reverse=True)]
+
+
+def _warn(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return (text.splitlines()[0] if text else type(err).__name__)[:200]
+
+
+def restore_newest_intact(restore: Callable[[str], None], prefixes: list, where: str,
+                          warn: Callable[[str], None] = _warn) -> str:
+    """Call `restore(prefix)` on each prefix, newest first, until one succeeds; returns that prefix.
+
+    A damaged file (truncated data: IndexError; bad index: tf.errors.OpError) gives one
+    warning line naming it when an older one remains to try; when none is intact,
+    CheckpointError in one line.
+    """
+    import tensorflow as tf
+
+    failed = []
+    for i, prefix in enumerate(prefixes):
+        try:
+            restore(prefix)
+        except (tf.errors.OpError, IndexError, AssertionError, ValueError) as err:
+            failed.append(f"{os.path.basename(prefix)}: {_first_line(err)}")
+            if i + 1 < len(prefixes):
+                warn(f"warning: checkpoint {prefix} is damaged or unusable ({_first_line(err)}); "
+                     "trying an older one")
+            continue
+        if failed:
+            warn(f"warning: using {prefix}, the newest intact checkpoint in {where}")
+        return prefix
+    detail = f" ({'; '.join(failed)})" if failed else ""
+    raise CheckpointError(f"{where}: no intact checkpoint{detail}")
+
+
 def check_folder(checkpoint_path: str, ckpt_id: int = 0) -> tuple:
     """(hps, extras, prefix) without TensorFlow: every check load_model does before restoring."""
     if not os.path.isdir(checkpoint_path) and _exists(checkpoint_path):
@@ -103,18 +164,29 @@ def load_model(checkpoint_path: str, ckpt_id: int = 0) -> tuple:
 
     hps, extras, prefix = check_folder(checkpoint_path, ckpt_id)
     model = SketchGloc(hps)
-    problem, logger = None, tf.get_logger()
+    prefixes = [prefix]
+    if not ckpt_id and os.path.isdir(checkpoint_path):
+        # The newest best checkpoint was chosen for the user: older ones may stand in for a damaged one.
+        prefixes += [p for p in list_checkpoints(checkpoint_path) if p != prefix]
+
+    def restore(candidate: str) -> None:
+        problem = None
+        try:
+            # expect_partial: the optimizer's slots in the file are not needed for inference.
+            tf.train.Checkpoint(model=model).restore(candidate).expect_partial().assert_existing_objects_matched()
+        except (AssertionError, ValueError) as err:  # missing variables / other shapes
+            problem = _first_line(err)
+        finally:
+            # A failed restore logs every unused value of the file when its status is collected.
+            gc.collect()
+        if problem is not None:
+            raise CheckpointError(f"{candidate}: does not match {CONFIG_NAME} ({problem})")
+
+    logger = tf.get_logger()
     level = logger.level
     logger.setLevel(logging.ERROR)
     try:
-        # expect_partial: the optimizer's slots in the file are not needed for inference.
-        tf.train.Checkpoint(model=model).restore(prefix).expect_partial().assert_existing_objects_matched()
-    except (AssertionError, ValueError) as err:  # missing variables / other shapes
-        problem = str(err).splitlines()[0] if str(err) else type(err).__name__
+        prefix = restore_newest_intact(restore, prefixes, checkpoint_path)
     finally:
-        # A failed restore logs every unused value of the file when its status is collected.
-        gc.collect()
         logger.setLevel(level)
-    if problem is not None:
-        raise CheckpointError(f"{prefix}: does not match {CONFIG_NAME} ({problem[:200]})")
     return model, hps, extras, prefix

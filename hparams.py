@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Any
+import math
+from typing import Any, Callable
+
+import fileio
 
 import fileio
 
@@ -227,7 +230,8 @@ def save(hps: HParams, path: str, **extra: Any) -> None:
     if clash:
         raise HParamsError(f"extra config entries shadow hparams: {', '.join(clash)}")
     values.update(extra)
-    fileio.write_json(path, values, sort_keys=True)
+    # Atomic: a kill -9 mid-write leaves the previous file, never a torn one.
+    fileio.write_json(path, values, indent=2, sort_keys=True)
 
 
 def no_effect_notices(hps: HParams) -> list:
@@ -253,9 +257,17 @@ def upgrade_legacy(values: dict) -> dict:
 
 
 def load(path: str) -> tuple[HParams, dict]:
-    """Read a JSON written by `save` (or by an older version): (hparams, the extra entries)."""
+    """Read a JSON written by `save` (or an older version): (hparams, extra entries); HParamsError if torn."""
     with open(path) as f:
-        values = upgrade_legacy(json.load(f))
+        text = f.read()
+    try:
+        values = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise HParamsError(f"{path}: not valid JSON ({err.msg} at line {err.lineno}); the file is "
+                           "damaged (torn write?): restore it or use another folder") from None
+    if not isinstance(values, dict):
+        raise HParamsError(f"{path}: expected a JSON object of hparams, got {type(values).__name__}")
+    values = upgrade_legacy(values)
     known = {k: v for k, v in values.items() if k in _FIELDS}
     extra = {k: v for k, v in values.items() if k not in _FIELDS}
     return HParams.from_dict(known), extra
@@ -265,3 +277,107 @@ def diff(a: HParams, b: HParams, ignore: tuple = ()) -> dict:
     """Fields whose values differ: {key: (a_value, b_value)}."""
     da, db = dataclasses.asdict(a), dataclasses.asdict(b)
     return {k: (da[k], db[k]) for k in da if da[k] != db[k] and k not in ignore}
+
+
+# ---------------------------------------------------------------- validation
+# Kept here (not imported from rnn.py / layers.py) so that checking needs no TensorFlow;
+# tests check that these agree with rnn.CELL_KINDS and layers.COMPUTE_DTYPES.
+CELL_KINDS = ("lstm", "layer_norm", "hyper")
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+GRAPH_COUNTS = (9, 1)
+
+
+def _at_least(low: float) -> tuple[Callable[[Any], bool], str]:
+    return (lambda v: math.isfinite(v) and v >= low), f"a number >= {low}" if low else "a number >= 0"
+
+
+def _positive() -> tuple[Callable[[Any], bool], str]:
+    return (lambda v: math.isfinite(v) and v > 0), "a finite number > 0"
+
+
+def _unit(low_open: bool, high_open: bool) -> tuple[Callable[[Any], bool], str]:
+    def ok(v: float) -> bool:
+        return (0 < v if low_open else 0 <= v) and (v < 1 if high_open else v <= 1)
+    return ok, f"a number in {'(' if low_open else '['}0, 1{')' if high_open else ']'}"
+
+
+def _one_of(options: tuple) -> tuple[Callable[[Any], bool], str]:
+    return (lambda v: v in options), "one of " + ", ".join(repr(o) for o in options)
+
+
+def _categories() -> tuple[Callable[[Any], bool], str]:
+    return (lambda v: len(v) > 0 and all(str(c).strip() for c in v)
+            and len(set(v)) == len(v)), "a non-empty list of distinct, non-empty category names"
+
+
+def _computed_or_at_least_1() -> tuple[Callable[[Any], bool], str]:
+    return (lambda v: v == -1 or v >= 1), "-1 (computed from the data) or an integer >= 1"
+
+
+# field -> (check, what is allowed); booleans need no rule (parsing checks their type).
+RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "categories": _categories(),
+    "max_seq_len": _computed_or_at_least_1(),
+    "max_stroke_len": _computed_or_at_least_1(),
+    "max_strokes_num": _computed_or_at_least_1(),
+    "num_per_category": _at_least(1),
+    "batch_size": _at_least(1),
+    "num_graphs": _one_of(GRAPH_COUNTS),
+    "enc_model": _one_of(CELL_KINDS),
+    "enc_rnn_size": _at_least(1),
+    "dec_model": _one_of(CELL_KINDS),
+    "dec_rnn_size": _at_least(1),
+    "z_size": _at_least(1),
+    "dec_num_mixture": _at_least(1),
+    "hyper_num_units": _at_least(1),
+    "hyper_embedding_size": _at_least(1),
+    "recurrent_dropout_prob": _unit(low_open=True, high_open=False),  # a keep probability
+    "input_dropout_prob": _unit(low_open=True, high_open=False),
+    "output_dropout_prob": _unit(low_open=True, high_open=False),
+    "num_mixture": _at_least(1),  # read by nothing, as in the original, but still a count
+    "de_weight": _at_least(0),
+    "random_scale_factor": _unit(low_open=False, high_open=True),  # scales by 1 +- r: r < 1
+    "augment_stroke_prob": _unit(low_open=False, high_open=True),
+    "re_scale": _at_least(0),
+    "learning_rate": _positive(),
+    "min_learning_rate": _at_least(0),
+    "decay_rate": _unit(low_open=True, high_open=False),
+    "grad_clip": _positive(),
+    "num_steps": _at_least(1),
+    "save_every": _at_least(1),
+    "early_stop_patience": _at_least(1),
+    "seed": (lambda v: 0 <= v < 2 ** 32, "an integer in [0, 2**32)"),
+    "precision": _one_of(PRECISIONS),
+    "bucket_batches": _at_least(0),
+}
+
+
+def _combinations(hps: HParams) -> list:
+    """Lines for rules that involve several fields."""
+    lines = []
+    if math.isfinite(hps.min_learning_rate) and hps.min_learning_rate > hps.learning_rate:
+        lines.append(f"hparam 'min_learning_rate' = {hps.min_learning_rate!r}: must be <= "
+                     f"learning_rate ({hps.learning_rate!r})")
+    return lines
+
+
+def problems(hps: HParams) -> list:
+    """One line per hparam value outside its allowed range (empty when all are valid)."""
+    lines = []
+    for key, (check, allowed) in RULES.items():
+        value = getattr(hps, key)
+        try:
+            ok = bool(check(value))
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            lines.append(f"hparam '{key}' = {value!r}: expected {allowed}")
+    return lines + (_combinations(hps) if not lines else [])
+
+
+def validate(hps: HParams) -> HParams:
+    """`hps` unchanged when every value is allowed, else HParamsError with one line per problem."""
+    lines = problems(hps)
+    if lines:
+        raise HParamsError("\n".join(lines))
+    return hps

@@ -4,6 +4,9 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
+import shutil
+import sys
 import tempfile
 import time
 
@@ -12,10 +15,11 @@ import numpy as np
 import tensorflow as tf
 
 import cpu_layout
+import fileio
 import hparams as hparams_lib
 import plots
 import utils
-from checkpoints import CONFIG_NAME, RESUME_DIR
+from checkpoints import CONFIG_NAME, RESUME_DIR, CheckpointError, resume_candidates, restore_newest_intact
 from model import SketchGloc, batch_spec
 from sampling import Sampler
 
@@ -25,6 +29,9 @@ RESUMABLE_KEYS = ("num_steps", "save_every", "early_stop_patience", "jit_compile
                   "learning_rate", "min_learning_rate", "decay_rate")
 STRATEGIES = ("default", "mirrored", "multi_worker")
 BATCH_KEYS = tuple(batch_spec())
+# The folder tf.train.Checkpoint writes a checkpoint into before renaming it (`<prefix>_temp`);
+# a kill -9 mid-save leaves it behind.
+TEMP_CHECKPOINT = re.compile(r"ckpt-\d+_temp")
 
 
 class TrainingError(RuntimeError):
@@ -227,25 +234,27 @@ class BatchSource:
             self.order = epoch_order([len(s) for s in split.strokes], hps.batch_size,
                                      hps.bucket_batches, rng)
         self.labels = np.asarray(split.labels)
-        self.num_batches = n // hps.batch_size
+        # Training drops the last incomplete batch (as the original); evaluation uses every sketch.
+        self.num_batches = n // hps.batch_size if training else -(-n // hps.batch_size)
 
     def __call__(self, b) -> list:
         """The arrays of batch b, in BATCH_KEYS order."""
         size, data = self.hps.batch_size, self.data
         idx = self.order[int(b) * size:(int(b) + 1) * size]
         sub = utils.Split(self.split.name, [self.split.strokes[i] for i in idx], self.labels[idx])
+        hps = self.hps if len(idx) == size else self.hps.replace(batch_size=len(idx))  # partial last batch
         # Only training batches are disrupted: validation and test losses are computed on
-        # undisturbed sketches, as the original's evaluation batches are (METHOD 3, 9).
+        # undisturbed sketches, as the original's evaluation batches are (METHOD.md §3, §9).
         batch = next(utils.iterate_batches(
-            sub, self.hps, np.random.default_rng([self.seed, int(b)]), training=self.training,
-            re_scale=self.hps.re_scale if self.training else 0.0, shuffle=False, max_seq_len=data.max_seq_len,
-            max_nodes=data.max_strokes_num, scale_factor=data.scale_factor))
+            sub, hps, np.random.default_rng([self.seed, int(b)]), training=self.training,
+            re_scale=self.hps.re_scale if self.training else 0.0, shuffle=False,
+            max_seq_len=data.max_seq_len, max_nodes=data.max_strokes_num, scale_factor=data.scale_factor))
         return [batch[k] for k in BATCH_KEYS]
 
-    def dataset(self) -> tf.data.Dataset:
-        """The epoch's batches as a tf.data pipeline: parallel, deterministic order, prefetching."""
+    def dataset(self, start: int = 0) -> tf.data.Dataset:
+        """Batches start.. of the epoch as a tf.data pipeline: parallel, deterministic order, prefetching."""
         spec = batch_spec()
-        size = self.hps.batch_size
+        size = self.hps.batch_size if self.training else None  # evaluation: a smaller last batch
 
         def load(b):
             arrays = tf.numpy_function(self, [b], [spec[k].dtype for k in BATCH_KEYS])
@@ -254,7 +263,7 @@ class BatchSource:
                 value.set_shape([size] + spec[key].shape.as_list()[1:])
                 out[key] = value
             return out
-        return (tf.data.Dataset.range(self.num_batches)
+        return (tf.data.Dataset.range(start, self.num_batches)
                 .map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
                 .prefetch(tf.data.AUTOTUNE))
 
@@ -282,8 +291,9 @@ class Trainer:
     """Owns the model, optimizer, checkpoints, summaries and the loop."""
 
     def __init__(self, hps, data: utils.Dataset, log_root: str, verbose: int = 1,
-                 strategy: tf.distribute.Strategy | None = None):
+                 strategy: tf.distribute.Strategy | None = None, checkpoint_seconds: float = 600.0):
         self.hps, self.data, self.log_root = hps, data, log_root
+        self.checkpoint_seconds = checkpoint_seconds
         tf.random.set_seed(hps.seed)
         self.learner = Learner(hps, strategy)
         self.model, self.optimizer = self.learner.model, self.learner.optimizer
@@ -296,16 +306,25 @@ class Trainer:
             self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
             self.best_valid = tf.Variable(np.inf, dtype=tf.float32, trainable=False, name="best_valid")
             self.bad_validations = tf.Variable(0, dtype=tf.int64, trainable=False, name="bad_validations")
+            # Batches of the current epoch already trained: a mid-epoch resume skips them.
+            self.epoch_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch_step")
         self.ckpt = tf.train.Checkpoint(epoch=self.epoch, best_valid=self.best_valid,
-                                        bad_validations=self.bad_validations,
+                                        bad_validations=self.bad_validations, epoch_step=self.epoch_step,
                                         **self.learner.checkpoint_objects())
+        # Checkpoints written before epoch_step existed restore through this one (epoch_step stays 0,
+        # right for them: they were only saved at epoch boundaries).
+        self.ckpt_without_epoch_step = tf.train.Checkpoint(
+            epoch=self.epoch, best_valid=self.best_valid, bad_validations=self.bad_validations,
+            **self.learner.checkpoint_objects())
         self.best_manager = tf.train.CheckpointManager(self.ckpt, self.write_root, max_to_keep=5)
         self.resume_manager = tf.train.CheckpointManager(
             self.ckpt, os.path.join(self.write_root, RESUME_DIR), max_to_keep=2)
         self.writer = tf.summary.create_file_writer(os.path.join(self.write_root, "tensorboard"))
         self.sampler = Sampler(self.model)
-        self.eval_step = tf.function(lambda b: self.model.loss(b, training=False),
+        # Per-sketch losses: evaluation averages over sketches, whatever the batch sizes.
+        self.eval_step = tf.function(lambda b: self.model.sketch_losses(b, training=False),
                                      input_signature=[batch_spec()])
+        self.last_save = time.monotonic()
 
     @property
     def step(self) -> int:
@@ -327,39 +346,68 @@ class Trainer:
         os.makedirs(self.log_root, exist_ok=True)
         config = os.path.join(self.log_root, CONFIG_NAME)
         extras = config_extras(self.data)
-        latest = self.latest_checkpoint()
-        if resume and os.path.exists(config):
+        candidates = resume_candidates(self.log_root)
+        read_losses(os.path.join(self.log_root, LOSSES_NAME))  # a torn file is reported now, not after an epoch
+        if resume and os.path.exists(config) and candidates:
             check_config(self.log_root, self.hps, extras)
-            if latest:
-                self.ckpt.restore(latest).assert_existing_objects_matched()
-                self.log(f"resumed from {latest} at step {self.step}, epoch {int(self.epoch.numpy())}, "
-                         f"best validation loss {float(self.best_valid.numpy()):.2f}")
-        elif latest:
+            self.restore(candidates)
+        elif candidates and resume:
+            raise TrainingError(f"{self.log_root} holds checkpoints but no {CONFIG_NAME}; "
+                                "cannot resume them: choose another --log_root")
+        elif candidates:
             raise TrainingError(f"{self.log_root} already holds checkpoints; pass --resume_training=True "
                                 "to continue them or choose another --log_root")
+        elif resume:
+            self.warn(f"nothing to resume in {self.log_root}: starting a new run")
         if self.chief:
+            remove_stale_temp_checkpoints(self.log_root, self.warn)
             hparams_lib.save(self.hps, config, **extras)
+
+    def restore(self, candidates: list) -> str:
+        """Restore the newest intact checkpoint of `candidates`; TrainingError when none is."""
+        def restore(prefix: str) -> None:
+            names = {name for name, _ in tf.train.list_variables(prefix)}  # reads the .index only
+            ckpt = self.ckpt if "epoch_step/.ATTRIBUTES/VARIABLE_VALUE" in names else self.ckpt_without_epoch_step
+            ckpt.restore(prefix).assert_existing_objects_matched()
+        try:
+            prefix = restore_newest_intact(restore, candidates, self.log_root, warn=self.warn)
+        except CheckpointError as err:
+            raise TrainingError(f"{err}; nothing to resume from (start in another --log_root)") from None
+        self.log(f"resumed from {prefix} at step {self.step}, epoch {int(self.epoch.numpy())}"
+                 f"{f' (batch {int(self.epoch_step.numpy())})' if int(self.epoch_step.numpy()) else ''}, "
+                 f"best validation loss {float(self.best_valid.numpy()):.2f}")
+        return prefix
 
     def log(self, text: str) -> None:
         """Print a line unless quiet."""
         if self.verbose:
             print(text, flush=True)
 
-    # ---- data --------------------------------------------------------------
-    def batches(self, split, training: bool, seed: int) -> tf.data.Dataset:
-        """A split's full global batches as a parallel, prefetching tf.data pipeline."""
-        return BatchSource(split, self.hps, self.data, training, seed).dataset()
+    def warn(self, text: str) -> None:
+        """Print a line on stderr (chief only), even when quiet: the user must see it."""
+        if self.chief:
+            print(text, file=sys.stderr, flush=True)
 
-    def train_batches(self, seed: int, count: int | None = None, repeat: bool = False):
-        """The training input path: shuffled batches, distributed over the replicas."""
-        data = self.batches(self.data.train, True, seed)
+    # ---- data --------------------------------------------------------------
+    def batches(self, split, training: bool, seed: int, start: int = 0) -> tf.data.Dataset:
+        """A split's global batches (from batch `start`) as a parallel, prefetching tf.data pipeline."""
+        return BatchSource(split, self.hps, self.data, training, seed).dataset(start)
+
+    def train_batches(self, seed: int, count: int | None = None, repeat: bool = False, start: int = 0):
+        """The training input path: shuffled batches (from batch `start`), distributed over the replicas."""
+        data = self.batches(self.data.train, True, seed, start)
         data = data.repeat() if repeat else data
         return self.learner.distribute(data.take(count) if count is not None else data)
 
     def evaluate(self, split) -> float:
-        """Mean loss (y = mu, undisturbed sketches) over a split's full batches."""
-        losses = [float(self.eval_step(b)) for b in self.batches(split, False, seed=1234)]
-        return float(np.mean(losses)) if losses else float("nan")
+        """Mean loss per sketch (y = mu, undisturbed sketches) over every sketch of a split."""
+        total, count = 0.0, 0
+        for b in self.batches(split, False, seed=1234):
+            losses = self.eval_step(b).numpy().astype(np.float64)
+            total, count = total + float(losses.sum()), count + len(losses)
+        if not count:  # load_dataset refuses empty splits; this guards other callers
+            raise TrainingError(f"split '{split.name}' holds no sketch to evaluate")
+        return total / count
 
     # ---- loop --------------------------------------------------------------
     def fit(self) -> dict:
@@ -371,13 +419,16 @@ class Trainer:
                                 f"fewer than one batch of {hps.batch_size}")
         history = {"valid": []}
         stop = self.step >= hps.num_steps or self.bad_validations.numpy() >= hps.early_stop_patience
+        self.last_save = time.monotonic()
         while not stop:
             self.run_epoch(steps_per_epoch)
-            self.epoch.assign_add(1)
+            if int(self.epoch_step.numpy()) >= steps_per_epoch:  # num_steps may end a run mid-epoch
+                self.epoch.assign_add(1)
+                self.epoch_step.assign(0)
             if int(self.epoch.numpy()) % hps.save_every == 0 or self.step >= hps.num_steps:
                 history["valid"].append((self.step, self.validate()))
             stop = self.step >= hps.num_steps or self.bad_validations.numpy() >= hps.early_stop_patience
-        self.resume_manager.save(checkpoint_number=self.step)
+        self.save_resume()
         history.update(step=self.step, best_valid=float(self.best_valid.numpy()))
         return history
 
@@ -385,18 +436,23 @@ class Trainer:
         """One pass over the shuffled training batches, with a progress bar."""
         hps = self.hps
         epoch = int(self.epoch.numpy())
-        left = min(steps_per_epoch, hps.num_steps - self.step)
+        # After a mid-epoch resume: the batch order is fixed by (seed + epoch), so skipping the
+        # batches already trained continues the epoch exactly where the checkpoint left it.
+        done = min(int(self.epoch_step.numpy()), steps_per_epoch)
+        left = min(steps_per_epoch - done, hps.num_steps - self.step)
         bar = keras.utils.Progbar(left, stateful_metrics=["loss", "sketches/s", "lr"],
                                   verbose=self.verbose)
-        self.log(f"epoch {epoch + 1} (step {self.step}/{hps.num_steps})")
-        data = self.train_batches(hps.seed + epoch, count=left)
+        self.log(f"epoch {epoch + 1} (step {self.step}/{hps.num_steps})"
+                 + (f", continuing at batch {done + 1}/{steps_per_epoch}" if done else ""))
+        data = self.train_batches(hps.seed + epoch, count=left, start=done)
         start, self.epoch_losses = time.perf_counter(), []
         for i, batch in enumerate(data):
             loss = float(self.train_step(batch))
             self.epoch_losses.append(loss)
             if not math.isfinite(loss):
-                raise TrainingError(f"loss became {loss} at step {self.step}; training stopped, "
-                                    f"the last good checkpoint in {self.log_root} is intact")
+                raise TrainingError(self.non_finite_message(loss))
+            self.epoch_step.assign(done + i + 1)
+            self.save_by_time()
             rate = (i + 1) * hps.batch_size / (time.perf_counter() - start)
             lr = float(self.optimizer.learning_rate)
             bar.update(i + 1, [("loss", loss), ("sketches/s", rate), ("lr", lr)])
@@ -408,6 +464,9 @@ class Trainer:
     def validate(self) -> float:
         """Validation; a new best saves a checkpoint, reports the test loss and draws samples."""
         valid = self.evaluate(self.data.valid)
+        # Recorded before any checkpoint of this step exists: a run killed after the best save
+        # resumes past this validation, so its record must already be on disk.
+        self.record_losses(valid)
         with self.writer.as_default(step=self.step):
             tf.summary.scalar("valid/loss", valid)
         line = f"step {self.step}: validation loss {valid:.2f}"
@@ -423,23 +482,40 @@ class Trainer:
         else:
             self.bad_validations.assign_add(1)
             line += f" (best {float(self.best_valid.numpy()):.2f}, {int(self.bad_validations.numpy())} without improvement)"
-        self.resume_manager.save(checkpoint_number=self.step)
-        self.record_losses(valid)
+        self.save_resume()
         self.log(line)
         return valid
+
+    def save_resume(self) -> None:
+        """Save the resume checkpoint (every worker takes part) and restart the save clock."""
+        self.resume_manager.save(checkpoint_number=self.step)
+        self.last_save = time.monotonic()
+
+    def save_by_time(self) -> None:
+        """Save the resume checkpoint when checkpoint_seconds passed since the last save."""
+        # Multi-worker runs skip it: the workers' clocks could disagree on whether to save,
+        # and a save that only some workers join would hang the collective.
+        if isinstance(self.learner.strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            return
+        if time.monotonic() - self.last_save >= self.checkpoint_seconds:
+            self.save_resume()
+
+    def non_finite_message(self, loss: float) -> str:
+        """Why training stopped, naming the checkpoint a resume would start from (if any)."""
+        text = f"loss became {loss} at step {self.step}; training stopped"
+        candidates = resume_candidates(self.log_root)
+        if not candidates:
+            return text + f", no checkpoint was written to {self.log_root}"
+        return text + f"; the newest checkpoint on disk, {candidates[0]}, is from before it"
 
     def record_losses(self, valid: float) -> None:
         """Append to losses.json and redraw loss_curve.png (both survive a resume)."""
         path = os.path.join(self.write_root, LOSSES_NAME)
-        records = []
-        if os.path.exists(path):
-            with open(path) as f:
-                records = json.load(f)
+        records = read_losses(path)
         records = [r for r in records if r["step"] < self.step]  # a resumed run rewrites its future
         train = float(np.mean(self.epoch_losses)) if getattr(self, "epoch_losses", None) else None
         records.append({"step": self.step, "train": train, "valid": valid})
-        with open(path, "w") as f:
-            json.dump(records, f, indent=1)
+        fileio.write_json(path, records, indent=1)  # atomic: a kill -9 never leaves a torn file
         plots.loss_curve(records, os.path.join(self.write_root, "loss_curve.png"))
 
     def draw_samples(self, count: int = 6) -> str:
@@ -474,6 +550,39 @@ def pieces_as_points(points: np.ndarray, lengths: np.ndarray) -> np.ndarray:
 
 
 def write_summary(log_root: str, history: dict) -> None:
-    """Save the run's validation history as JSON next to the checkpoints."""
-    with open(os.path.join(log_root, "history.json"), "w") as f:
-        json.dump(history, f, indent=2)
+    """Save the run's validation history as JSON next to the checkpoints (atomically)."""
+    fileio.write_json(os.path.join(log_root, "history.json"), history, indent=2)
+
+
+def read_losses(path: str) -> list:
+    """The records of losses.json ([] when absent); TrainingError naming a torn or foreign file."""
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        text = f.read()
+    try:
+        records = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise TrainingError(f"{path}: not valid JSON ({err.msg} at line {err.lineno}); the file is "
+                            "damaged: restore it, or delete it to start its records afresh") from None
+    if not (isinstance(records, list) and all(isinstance(r, dict) and "step" in r for r in records)):
+        raise TrainingError(f"{path}: expected a list of {{step, train, valid}} records")
+    return records
+
+
+def remove_stale_temp_checkpoints(log_root: str, warn) -> list:
+    """Delete `ckpt-<N>_temp/` folders that a kill mid-save left in log_root and its resume/ folder."""
+    removed = []
+    for folder in (log_root, os.path.join(log_root, RESUME_DIR)):
+        if not os.path.isdir(folder):
+            continue
+        for name in sorted(os.listdir(folder)):
+            path = os.path.join(folder, name)
+            # Only TensorFlow's own temp naming, only real folders (never a link or a file).
+            if TEMP_CHECKPOINT.fullmatch(name) and os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path)
+                removed.append(path)
+    if removed:
+        warn(f"removed {len(removed)} stale temporary checkpoint folder(s) of an interrupted save: "
+             f"{', '.join(removed)}")
+    return removed

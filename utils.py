@@ -492,8 +492,7 @@ def load_dataset(data_dir: str, categories: list, num_per_category: int = 70000,
             flat, lengths = _filter(where, flat, lengths, max(max_seq_len, 0))
             parts[split].append((flat, lengths, label))
     merged = {s: _merge(parts[s]) for s in SPLITS}
-    if not len(merged["train"][1]):
-        raise DataError(f"{data_dir}, split 'train': no usable training sketches for {categories}")
+    _refuse_empty_splits(data_dir, categories, merged)
     caps = data_caps(merged, max_seq_len, max_stroke_len, max_strokes_num)
     scale_factor = _scale_factor(data_dir, merged["train"][0])
     splits = {}
@@ -528,6 +527,19 @@ def data_caps(merged: dict, max_seq_len: int, max_stroke_len: int, max_strokes_n
         max_strokes_num = percentile_999(counts)
     return {"max_seq_len": int(max_seq_len), "max_stroke_len": int(max_stroke_len),
             "max_strokes_num": int(max_strokes_num)}
+
+
+def _refuse_empty_splits(data_dir: str, categories: list, merged: dict) -> None:
+    """DataError naming the split and its files when a split holds no usable sketch at all.
+
+    Training needs at least one sketch of each split: an empty validation or test
+    split would give no loss to select or report checkpoints with.
+    """
+    for split in SPLITS:
+        if not len(merged[split][1]):
+            files = ", ".join(_category_file(data_dir, c) for c in categories)
+            raise DataError(f"{files}, split '{split}': no usable sketches (empty, or every sketch "
+                            f"dropped as too short or too long) for {categories}")
 
 
 def _merge(parts: list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

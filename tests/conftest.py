@@ -22,3 +22,8 @@ def real_data() -> str:
 def shared_data(real_data: str) -> str:
     """Alias of `real_data` for tests that still use the old name."""
     return real_data
+
+
+def pytest_configure(config):
+    """Register the `slow` marker (tests of a minute or more; they still run in `make test`)."""
+    config.addinivalue_line("markers", "slow: a test of about a minute or more (still part of make test)")
