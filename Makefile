@@ -19,7 +19,7 @@ $(STAMP): $(REQS)
 	touch $(STAMP)
 
 test: $(STAMP)
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q tests --durations=15
 
 demo: $(STAMP)
 	$(PY) demo.py --out=$(DEMO_DIR)

@@ -13,8 +13,6 @@ from typing import Any, Callable
 
 import fileio
 
-import fileio
-
 DATASETS = {
     1: ["pig", "bee", "flower", "bus", "giraffe"],
     2: ["airplane", "angel", "apple", "butterfly", "bus", "cake", "fish",
@@ -29,12 +27,12 @@ class HParamsError(ValueError):
 
 @dataclasses.dataclass
 class HParams:
-    """Every hyper-parameter of SPEC.md; defaults are the paper configuration."""
+    """Every hyper-parameter of docs/METHOD.md; defaults are the paper configuration."""
 
     categories: list = dataclasses.field(default_factory=lambda: list(DATASETS[1]))
     num_per_category: int = 70000
     batch_size: int = 100
-    # -1 = computed from the loaded data (METHOD 1 and 4), as in the original.
+    # -1 = computed from the loaded data (METHOD.md §1 and §4), as in the original.
     max_seq_len: int = -1  # longest sketch
     max_stroke_len: int = -1  # a node holds at most max_stroke_len + 1 points; 5 = 6-point pieces
     max_strokes_num: int = -1  # node cap per sketch
@@ -95,7 +93,7 @@ class HParams:
 PRESETS = {
     "paper": {},
     "small": {"enc_rnn_size": 64, "dec_rnn_size": 128, "z_size": 32},
-    # The original's top-level variant: 6-point pieces instead of whole strokes (METHOD 0).
+    # The original's top-level variant: 6-point pieces instead of whole strokes (METHOD.md §0).
     "pieces": {"max_stroke_len": 5},
 }
 # Keys of the original's command line that change nothing, and why (printed when set).

@@ -13,10 +13,12 @@ import hparams as hparams_lib  # noqa: E402
 import utils  # noqa: E402
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("log_root", "checkpoints", "Folder for checkpoints, model_config.json, TensorBoard logs, samples.")
+flags.DEFINE_string("log_root", "checkpoints",
+                    "Folder for checkpoints, model_config.json, TensorBoard logs, samples.")
 flags.DEFINE_string("data_dir", "datasets", "Folder holding <category>.npz files.")
 flags.DEFINE_boolean("resume_training", False, "Continue the checkpoints in --log_root.")
-flags.DEFINE_string("hparams", "", "Comma-separated key=value overrides, e.g. 'categories=[bee,bus],z_size=64'.")
+flags.DEFINE_string("hparams", "",
+                    "Comma-separated key=value overrides, e.g. 'categories=[bee,bus],z_size=64'.")
 flags.DEFINE_boolean("demo", False, "Train the `small` preset on the built-in demo dataset.")
 flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker"],
                   "default: one device; mirrored: all GPUs of this machine (MirroredStrategy); "

@@ -1,4 +1,4 @@
-"""The training loop of SPEC section 9: Adam, decaying rate, validation, best checkpoints, resume."""
+"""The training loop of METHOD.md §9: Adam, decaying rate, validation, best checkpoints, resume."""
 from __future__ import annotations
 
 import json
@@ -347,7 +347,8 @@ class Trainer:
         config = os.path.join(self.log_root, CONFIG_NAME)
         extras = config_extras(self.data)
         candidates = resume_candidates(self.log_root)
-        read_losses(os.path.join(self.log_root, LOSSES_NAME))  # a torn file is reported now, not after an epoch
+        # A torn file is reported now, not after an epoch.
+        read_losses(os.path.join(self.log_root, LOSSES_NAME))
         if resume and os.path.exists(config) and candidates:
             check_config(self.log_root, self.hps, extras)
             self.restore(candidates)
@@ -367,7 +368,8 @@ class Trainer:
         """Restore the newest intact checkpoint of `candidates`; TrainingError when none is."""
         def restore(prefix: str) -> None:
             names = {name for name, _ in tf.train.list_variables(prefix)}  # reads the .index only
-            ckpt = self.ckpt if "epoch_step/.ATTRIBUTES/VARIABLE_VALUE" in names else self.ckpt_without_epoch_step
+            has_epoch_step = "epoch_step/.ATTRIBUTES/VARIABLE_VALUE" in names
+            ckpt = self.ckpt if has_epoch_step else self.ckpt_without_epoch_step
             ckpt.restore(prefix).assert_existing_objects_matched()
         try:
             prefix = restore_newest_intact(restore, candidates, self.log_root, warn=self.warn)
@@ -481,7 +483,8 @@ class Trainer:
             line += f" (new best; test loss {test:.2f})"
         else:
             self.bad_validations.assign_add(1)
-            line += f" (best {float(self.best_valid.numpy()):.2f}, {int(self.bad_validations.numpy())} without improvement)"
+            best, bad = float(self.best_valid.numpy()), int(self.bad_validations.numpy())
+            line += f" (best {best:.2f}, {bad} without improvement)"
         self.save_resume()
         self.log(line)
         return valid

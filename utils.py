@@ -83,7 +83,7 @@ def to_stroke3(points: np.ndarray) -> np.ndarray:
 
 
 def to_five(points: np.ndarray, max_seq_len: int) -> np.ndarray:
-    """Absolute points [N,3] -> 5-D sequence [max_seq_len+1, 5] with S0 prepended (SPEC 2)."""
+    """Absolute points [N,3] -> 5-D sequence [max_seq_len+1, 5] with S0 prepended (METHOD.md §2)."""
     n = len(points)
     if n > max_seq_len:
         raise ValueError(f"sketch of {n} points is longer than max_seq_len={max_seq_len}")
@@ -165,7 +165,7 @@ def absolute_flat(deltas: np.ndarray, lengths: np.ndarray) -> np.ndarray:
 
 
 def piece_layout(pen: np.ndarray, lengths: np.ndarray, max_points: int) -> dict:
-    """Cut flat points into graph nodes (METHOD 4); index arrays describing them.
+    """Cut flat points into graph nodes (METHOD.md §4); index arrays describing them.
 
     A node ends at a pen lift or when it holds `max_points` (= max_stroke_len + 1)
     points, so inside a pen stroke the node of a point is its position in the
@@ -217,7 +217,7 @@ def strokes_per_sketch(pen: np.ndarray, lengths: np.ndarray) -> np.ndarray:
 
 
 def percentile_999(values: np.ndarray) -> int:
-    """The original's cap: element int(0.999 * n) of the sorted values (METHOD 4)."""
+    """The original's cap: element int(0.999 * n) of the sorted values (METHOD.md §4)."""
     values = np.sort(np.asarray(values))
     if not len(values):
         raise ValueError("no values to take a percentile of")
@@ -472,7 +472,7 @@ def _filter(where: str, flat: np.ndarray, lengths: np.ndarray,
 def load_dataset(data_dir: str, categories: list, num_per_category: int = 70000,
                  max_seq_len: int = -1, max_strokes_num: int = -1,
                  max_stroke_len: int = -1) -> Dataset:
-    """Load, check, filter and normalise the `<category>.npz` files (METHOD 1 and 4).
+    """Load, check, filter and normalise the `<category>.npz` files (METHOD.md §1 and §4).
 
     A value <= 0 for max_seq_len or max_strokes_num, and -1 for max_stroke_len,
     means "computed from the loaded data" (train + valid + test), as the original does.
@@ -507,7 +507,7 @@ def load_dataset(data_dir: str, categories: list, num_per_category: int = 70000,
 
 
 def data_caps(merged: dict, max_seq_len: int, max_stroke_len: int, max_strokes_num: int) -> dict:
-    """max_seq_len, max_stroke_len and max_strokes_num, each computed unless given (METHOD 1, 4).
+    """max_seq_len, max_stroke_len and max_strokes_num, each computed unless given (METHOD.md §1, §4).
 
     `merged` maps a split to (flat points, lengths, ...). The node cap counts pen
     strokes, as the original does, when max_stroke_len is computed; with an explicit
@@ -573,7 +573,7 @@ def _cut_counts(merged: dict, max_points: int, cap: int) -> dict:
 def augment_flat(flat: np.ndarray, lengths: np.ndarray, rng: np.random.Generator,
                  random_scale_factor: float, augment_stroke_prob: float,
                  scale_factor: float) -> tuple[np.ndarray, np.ndarray]:
-    """Training augmentation (SPEC 1) of flat stroke-3 sketches; returns (flat, lengths)."""
+    """Training augmentation (METHOD.md §1) of flat stroke-3 sketches; returns (flat, lengths)."""
     out = np.array(flat, np.float32)
     lengths = np.asarray(lengths, np.int64)
     if augment_stroke_prob <= 0:  # the original augments only when this is set, scaling included
@@ -620,7 +620,7 @@ def _shift(flat: np.ndarray, lengths: np.ndarray, rng: np.random.Generator,
 
 def augment(strokes: np.ndarray, rng: np.random.Generator, random_scale_factor: float,
             augment_stroke_prob: float, scale_factor: float) -> np.ndarray:
-    """Augment one stroke-3 sketch for training (SPEC 1)."""
+    """Augment one stroke-3 sketch for training (METHOD.md §1)."""
     flat, _ = augment_flat(np.asarray(strokes, np.float32), np.array([len(strokes)]), rng,
                            random_scale_factor, augment_stroke_prob, scale_factor)
     return flat
@@ -630,7 +630,7 @@ def augment(strokes: np.ndarray, rng: np.random.Generator, random_scale_factor: 
 
 def disrupt_flat(points: np.ndarray, pen: np.ndarray, lengths: np.ndarray, re_scale: float,
                  rng: np.random.Generator) -> np.ndarray:
-    """Move every stroke but each sketch's first by N(0,1)*bound*re_scale (SPEC 3).
+    """Move every stroke but each sketch's first by N(0,1)*bound*re_scale (METHOD.md §3).
 
     points: flat absolute (x, y) [N, 2]; pen: bool [N]. Returns moved (x, y).
     """
@@ -650,7 +650,7 @@ def disrupt_flat(points: np.ndarray, pen: np.ndarray, lengths: np.ndarray, re_sc
 
 
 def disrupt(points_abs: np.ndarray, re_scale: float, rng: np.random.Generator) -> np.ndarray:
-    """Disrupt one absolute sketch [N,3]: strokes after the first moved as wholes (SPEC 3)."""
+    """Disrupt one absolute sketch [N,3]: strokes after the first moved as wholes (METHOD.md §3)."""
     points_abs = np.asarray(points_abs)
     out = np.array(points_abs, np.float32)
     if len(out):
@@ -663,7 +663,7 @@ def disrupt(points_abs: np.ndarray, re_scale: float, rng: np.random.Generator) -
 def iterate_batches(split: Split, hps: object, rng: np.random.Generator, *, training: bool,
                     re_scale: float, shuffle: bool, max_seq_len: int, max_nodes: int,
                     scale_factor: float, pad_to_batch: bool = True) -> Iterator[dict]:
-    """Full batches (SPEC 1-5) of `hps.batch_size`; the last incomplete one is dropped."""
+    """Full batches (METHOD.md §1-5) of `hps.batch_size`; the last incomplete one is dropped."""
     import graph_builder  # here, not at the top: graph_builder imports this module
 
     flat, lengths = flatten(split.strokes)

@@ -283,7 +283,8 @@ def test_stale_temporary_checkpoint_folders_are_removed_and_nothing_else(trained
         os.makedirs(folder)
         open(folder / "file.txt", "w").write("mine")
     open(trained / "ckpt-17_temp", "w").write("a file, not a folder")
-    before = {name: digest(trained / name) for name in ("my_ckpt-16_temp", "ckpt-16_temp_notes", "notes_temp")}
+    names = ("my_ckpt-16_temp", "ckpt-16_temp_notes", "notes_temp")
+    before = {name: digest(trained / name) for name in names}
     run_tiny(trained, "num_steps=16", resume=True)
     assert not any(os.path.exists(folder) for folder in stale)
     assert {name: digest(trained / name) for name in before} == before

@@ -94,10 +94,13 @@ def test_kill_9_then_resume_continues_from_last_checkpoint(tmp_path):
         cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     resume_dir = tmp_path / training.RESUME_DIR
     deadline = time.time() + 240
-    while time.time() < deadline and len(tf.train.get_checkpoint_state(str(resume_dir)).all_model_checkpoint_paths
-                                         if tf.train.get_checkpoint_state(str(resume_dir)) else []) < 2:
+    def saved() -> int:
+        state = tf.train.get_checkpoint_state(str(resume_dir))
+        return len(state.all_model_checkpoint_paths) if state else 0
+
+    while time.time() < deadline and saved() < 2:
         time.sleep(0.5)
-    time.sleep(np.random.default_rng().uniform(0, 1.5))  # kill at an arbitrary moment
+    time.sleep(np.random.default_rng(7).uniform(0, 1.5))  # kill at an arbitrary (seeded) moment
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     latest = tf.train.latest_checkpoint(str(resume_dir))
@@ -138,7 +141,7 @@ def test_epoch_order_plain_and_bucketed():
 
 
 def test_validation_batches_are_never_disrupted():
-    """METHOD 3, 9: only training batches are disrupted; validation and test use the sketches as drawn."""
+    """METHOD.md §3, §9: only training batches are disrupted; validation and test use sketches as drawn."""
     import demo_data
     import utils
 
