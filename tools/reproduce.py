@@ -10,6 +10,8 @@ which is small and meant to be committed: a rerun skips every run whose result
 is there and resumes (`--resume_training=True`) a model whose training was cut.
 `results/<study>/results.md` and `results.json` are rewritten after each stage
 with the table, the commit, the date, the wall time of every stage and the command.
+A run whose recorded hparams differ from the study's (e.g. a larger num_steps)
+is resumed from its checkpoints and evaluated again.
 """
 from __future__ import annotations
 
@@ -55,11 +57,11 @@ class Study:
 STUDIES = {
     "small_encoder": Study(
         categories=tuple(QUICKDRAW4),
-        hparams="preset=small,num_steps=400,save_every=1,decay_rate=0.9999",
+        hparams="preset=small,num_steps=1000,save_every=1,decay_rate=0.9999",
         runs=tuple(Run(f"enc{size}", f"enc_rnn_size={size}", f"stroke nodes, encoder {size}")
                    for size in (64, 128, 256)),
         re_scales=(0.0, 0.3), sample_size=100,
-        about="the `small` preset's node-encoder size with stroke nodes (400 steps each)"),
+        about="the `small` preset's node-encoder size with stroke nodes (1000 steps each)"),
 }
 
 
@@ -177,12 +179,16 @@ def main(argv: list | None = None) -> int:
     results = {}
     for run in study.runs:
         path = os.path.join(out_dir, run.name + ".json")
+        wanted = f"{study.hparams},{run.hparams}"
         if os.path.exists(path):
             with open(path) as f:
-                results[run.name] = json.load(f)
-            continue
+                done = json.load(f)
+            if done.get("run_hparams") == wanted:  # else the study changed: resume and re-evaluate
+                results[run.name] = done
+                continue
         clf = classifier(study, runs_dir, data, times)
-        results[run.name] = train_and_evaluate(study, run, runs_dir, data, clf, times)
+        results[run.name] = dict(train_and_evaluate(study, run, runs_dir, data, clf, times),
+                                 run_hparams=wanted)
         fileio.write_json(path, results[run.name])
         fileio.write_json(times_path, times)
         write_summary(args.study, study, results, times, out_dir)
