@@ -145,3 +145,13 @@ def output_folder_problem(folder: str, overwrite: bool = False) -> str | None:
     if foreign and not overwrite:
         return f"{describe_foreign(folder, foreign)}; use an empty folder or pass --overwrite"
     return None
+
+
+def read_json(path: str) -> Any:
+    """The parsed JSON file; ValueError with one line naming the file when it is not valid JSON."""
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: not valid JSON ({err.msg} at line {err.lineno})") from None

@@ -7,7 +7,6 @@ a named preset before the other keys are applied.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from typing import Any, Callable
 
@@ -256,13 +255,11 @@ def upgrade_legacy(values: dict) -> dict:
 
 def load(path: str) -> tuple[HParams, dict]:
     """Read a JSON written by `save` (or an older version): (hparams, extra entries); HParamsError if torn."""
-    with open(path) as f:
-        text = f.read()
     try:
-        values = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise HParamsError(f"{path}: not valid JSON ({err.msg} at line {err.lineno}); the file is "
-                           "damaged (torn write?): restore it or use another folder") from None
+        values = fileio.read_json(path)
+    except ValueError as err:
+        raise HParamsError(f"{err}; the file is damaged (torn write?): restore it or use another "
+                           "folder") from None
     if not isinstance(values, dict):
         raise HParamsError(f"{path}: expected a JSON object of hparams, got {type(values).__name__}")
     values = upgrade_legacy(values)

@@ -1,7 +1,6 @@
 """The training loop of METHOD.md §9: Adam, decaying rate, validation, best checkpoints, resume."""
 from __future__ import annotations
 
-import json
 import math
 import os
 import re
@@ -561,13 +560,11 @@ def read_losses(path: str) -> list:
     """The records of losses.json ([] when absent); TrainingError naming a torn or foreign file."""
     if not os.path.exists(path):
         return []
-    with open(path) as f:
-        text = f.read()
     try:
-        records = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise TrainingError(f"{path}: not valid JSON ({err.msg} at line {err.lineno}); the file is "
-                            "damaged: restore it, or delete it to start its records afresh") from None
+        records = fileio.read_json(path)
+    except ValueError as err:
+        raise TrainingError(f"{err}; the file is damaged: restore it, or delete it to start its "
+                            "records afresh") from None
     if not (isinstance(records, list) and all(isinstance(r, dict) and "step" in r for r in records)):
         raise TrainingError(f"{path}: expected a list of {{step, train, valid}} records")
     return records

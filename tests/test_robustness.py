@@ -22,20 +22,9 @@ import hparams
 import train
 import training
 import utils
+from conftest import TINY, TWO, run_tiny
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY = ("enc_rnn_size=8,dec_rnn_size=16,z_size=8,hyper_num_units=16,hyper_embedding_size=4,"
-        "num_per_category=60,batch_size=20,save_every=1")
-# Two demo categories: 120 training sketches = 6 steps per epoch of 20.
-TWO = f"{TINY},categories=[face,house]"
-
-
-def run_tiny(log_root, extra="", resume=False, data_dir=None, minutes=10.0):
-    text = f"{TINY if data_dir is None else TWO},{extra}".strip(",")
-    return train.run(text, data_dir, str(log_root), resume, data_dir is None, verbose=0,
-                     checkpoint_minutes=minutes)
-
-
 def run_cli(*args, timeout=300):
     return subprocess.run([sys.executable, "train.py", *args], cwd=REPO, capture_output=True,
                           text=True, timeout=timeout)
@@ -70,19 +59,10 @@ def write_data(folder, valid: dict, test_n: int = 10) -> str:
     return str(folder)
 
 
-@pytest.fixture(scope="module")
-def trained_once(tmp_path_factory):
-    """One 15-step demo run (one epoch, one validation) shared by the tests below."""
-    root = tmp_path_factory.mktemp("robust") / "run"
-    return root, run_tiny(root, "num_steps=15")
-
-
 @pytest.fixture
-def trained(trained_once, tmp_path):
-    root, _ = trained_once
-    copy = tmp_path / "run"
-    shutil.copytree(root, copy)
-    return copy
+def trained(tiny_trained_copy):
+    """A copy of the session's tiny 15-step run (one epoch, one validation)."""
+    return tiny_trained_copy[0]
 
 
 def truncate_data(prefix: str) -> None:

@@ -1,7 +1,6 @@
 """training.py / train.py: config file, resume, kill -9 recovery, refusals, non-finite loss."""
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -12,31 +11,15 @@ import pytest
 import tensorflow as tf
 
 import hparams
-import train
 import training
+from conftest import TINY, run_tiny
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY = ("enc_rnn_size=8,dec_rnn_size=16,z_size=8,hyper_num_units=16,hyper_embedding_size=4,"
-        "num_per_category=60,batch_size=20,save_every=1")
-
-
-def run_tiny(log_root, extra="", resume=False):
-    return train.run(f"{TINY},{extra}".strip(","), None, str(log_root), resume, True, verbose=0)
-
-
-@pytest.fixture(scope="module")
-def trained_once(tmp_path_factory):
-    """One 15-step run shared by the tests below (each works on its own copy)."""
-    root = tmp_path_factory.mktemp("trained") / "run"
-    return root, run_tiny(root, "num_steps=15")
 
 
 @pytest.fixture
-def trained(trained_once, tmp_path):
-    root, history = trained_once
-    copy = tmp_path / "run"
-    shutil.copytree(root, copy)
-    return copy, history
+def trained(tiny_trained_copy):
+    return tiny_trained_copy
 
 
 def test_config_written_and_resume_continues_step_counter(trained):
