@@ -102,7 +102,9 @@ def train_and_evaluate(study: Study, run: Run, runs_dir: str, data: str, clf: st
     stage(f"train {run.name}", [sys.executable, "train.py", f"--log_root={log_root}", f"--data_dir={data}",
                                 f"--hparams={hparams}", f"--resume_training={resume}"], log)
     out = os.path.join(log_root, "evaluation")
-    stage(f"evaluate {run.name}", [sys.executable, "evaluate.py", f"--checkpoint={log_root}",
+    # --overwrite: the folder is the study's own, and an earlier evaluation (of a shorter run,
+    # or by a version without output manifests) is replaced.
+    stage(f"evaluate {run.name}", [sys.executable, "evaluate.py", "--overwrite", f"--checkpoint={log_root}",
                                    f"--classifier={clf}", f"--data_dir={data}", f"--out={out}",
                                    f"--sample_size={study.sample_size}",
                                    f"--re_scales={','.join(f'{r:g}' for r in study.re_scales)}"], log)
