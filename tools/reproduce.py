@@ -74,13 +74,27 @@ def data_dir() -> str:
                      "(looked in data/ and ../shared/data)")
 
 
-def stage(title: str, command: list, log: dict) -> None:
-    """Run one command, echoing it; record its wall time; stop the study if it fails."""
+class StageTimes(dict):
+    """Wall seconds per stage, saved to `path` whenever a stage ends (resumed stages add up)."""
+
+    def __init__(self, path: str):
+        super().__init__(json.load(open(path)) if os.path.exists(path) else {})
+        self.path = path
+
+    def add(self, title: str, seconds: float) -> None:
+        """Count `seconds` more for `title` and save."""
+        self[title] = round(self.get(title, 0.0) + seconds, 1)
+        fileio.write_json(self.path, dict(self))
+
+
+def stage(title: str, command: list, log: StageTimes) -> None:
+    """Run one command, echoing it; record its wall time (also when it fails); stop the study if it fails."""
     print(f"\n=== {title}\n$ {' '.join(command)}", flush=True)
     start = time.perf_counter()
-    if subprocess.call(command, cwd=REPO) != 0:
+    code = subprocess.call(command, cwd=REPO)
+    log.add(title, time.perf_counter() - start)
+    if code != 0:
         sys.exit(f"study stopped: '{title}' failed (rerun the same command to resume)")
-    log[title] = round(log.get(title, 0.0) + time.perf_counter() - start, 1)  # resumed stages add up
 
 
 def classifier(study: Study, runs_dir: str, data: str, log: dict) -> str:
@@ -145,7 +159,7 @@ def write_summary(name: str, study: Study, results: dict, times: dict, out_dir: 
     """results.json and results.md of the study (rewritten after every stage)."""
     command = f"python tools/reproduce.py --study {name}"
     summary = {"study": name, "about": study.about, "command": command, "commit": commit(),
-               "date": datetime.date.today().isoformat(), "stage_seconds": times,
+               "date": datetime.date.today().isoformat(), "stage_seconds": dict(times),
                "categories": list(study.categories), "hparams": study.hparams,
                "runs": {r.name: r.hparams for r in study.runs}, "results": results}
     fileio.write_json(os.path.join(out_dir, "results.json"), summary)
@@ -176,8 +190,7 @@ def main(argv: list | None = None) -> int:
     runs_dir = os.path.join(REPO, "runs", args.study)
     out_dir = os.path.join(REPO, "results", args.study)
     os.makedirs(out_dir, exist_ok=True)
-    times_path = os.path.join(out_dir, "stage_seconds.json")
-    times = json.load(open(times_path)) if os.path.exists(times_path) else {}
+    times = StageTimes(os.path.join(out_dir, "stage_seconds.json"))
     results = {}
     for run in study.runs:
         path = os.path.join(out_dir, run.name + ".json")
@@ -192,7 +205,6 @@ def main(argv: list | None = None) -> int:
         results[run.name] = dict(train_and_evaluate(study, run, runs_dir, data, clf, times),
                                  run_hparams=wanted)
         fileio.write_json(path, results[run.name])
-        fileio.write_json(times_path, times)
         write_summary(args.study, study, results, times, out_dir)
     write_summary(args.study, study, results, times, out_dir)
     print(open(os.path.join(out_dir, "results.md")).read())
