@@ -76,7 +76,8 @@ def test_load_dataset_statistics_and_normalisation(tmp_path):
     write_npz(tmp_path / "cat.npz")
     train = obj_array([sketch(12, 30, scale=2000), sketch(4, 31)])
     write_npz(tmp_path / "dog.npz", train=train)
-    ds = utils.load_dataset(str(tmp_path), ["cat", "dog"], max_strokes_num=0, max_stroke_len=2)
+    with pytest.warns(utils.DataWarning, match="clipped 13 offsets in 1 sketch"):  # scale=2000
+        ds = utils.load_dataset(str(tmp_path), ["cat", "dog"], max_strokes_num=0, max_stroke_len=2)
     raw = [sketch(8 + i, i) for i in range(6)] + [sketch(12, 30, scale=2000), sketch(4, 31)]
     clipped = np.clip(np.concatenate(raw).astype(np.float64), -1000, 1000)
     assert ds.scale_factor == pytest.approx(np.std(clipped[:, :2]))
