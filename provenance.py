@@ -13,6 +13,7 @@ import json
 import os
 
 import checkpoints
+import fileio
 
 # Keys of sample_meta.json compared with the checkpoint given to retrieval.
 CHECKED = ("config_sha256", "checkpoint_sha256")
@@ -47,12 +48,9 @@ def read_meta(sample_dir: str, name: str = "sample_meta.json") -> dict:
     """The sample folder's metadata; ValueError with a one-line reason when missing or unreadable."""
     path = os.path.join(sample_dir, name)
     try:
-        with open(path, encoding="utf-8") as f:
-            meta = json.load(f)
+        meta = fileio.read_json(path)
     except OSError as err:
         raise ValueError(f"{path}: cannot read ({err.strerror or type(err).__name__})") from None
-    except ValueError as err:
-        raise ValueError(f"{path}: not valid JSON ({err})") from None
     if not isinstance(meta, dict):
         raise ValueError(f"{path}: not a JSON object")
     return meta

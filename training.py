@@ -334,11 +334,6 @@ class Trainer:
         """One optimizer step on a batch of `train_batches`; returns the global mean loss."""
         return self.learner.train_step(batch)
 
-    def latest_checkpoint(self) -> str | None:
-        """Newest resume (else best) checkpoint in log_root, which every worker restores."""
-        return (tf.train.latest_checkpoint(os.path.join(self.log_root, RESUME_DIR))
-                or tf.train.latest_checkpoint(self.log_root))
-
     # ---- setup -------------------------------------------------------------
     def prepare(self, resume: bool) -> None:
         """Write model_config.json, or restore and check it when resuming."""

@@ -253,6 +253,12 @@ def _read_splits(path: str, limit: int) -> dict:
     return out
 
 
+def check_file(path: str) -> int:
+    """Usable sketches of an .npz file that passes the loader's checks (read safely); DataError otherwise."""
+    splits = _read_splits(path, None)
+    return sum(len(_check_split(path, name, arr)[1]) for name, arr in splits.items())
+
+
 # Safe .npz reading. np.load(allow_pickle=True) runs whatever a crafted pickle asks
 # for; the sketch-rnn format needs pickled object arrays, so the archive is read
 # here with an unpickler that can only rebuild plain numpy arrays.

@@ -204,7 +204,7 @@ def test_pickle_with_foreign_global_rejected(server, tmp_path, capsys):
     np.savez(os.path.join(server.root, "pig.npz"), train=arr, valid=arr, test=arr)
     out = tmp_path / "out"
     assert run(server, out, "--categories", "pig") == 1
-    assert "refused pickled global collections.OrderedDict" in capsys.readouterr().err
+    assert "pickle refers to collections.OrderedDict, which is not allowed" in capsys.readouterr().err
     assert not (out / "pig.npz").exists()
 
 

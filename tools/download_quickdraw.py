@@ -10,9 +10,8 @@ then the project's `.npz` checks of `utils.py`) before it is renamed into
 place, so `--out` only ever receives complete, readable files. A file already
 in `--out` is never replaced: it is skipped when it passes the checks and
 reported when it does not. The server is not trusted: only http(s) URLs,
-timeouts, a size limit, and the pickled sketch arrays are scanned for
-anything but numpy arrays before numpy unpickles them. Standard library
-`urllib` only.
+timeouts, a size limit, and the loader's own unpickler, which rebuilds numpy
+arrays only (`utils.read_npz`). Standard library `urllib` only.
 """
 from __future__ import annotations
 
@@ -20,7 +19,6 @@ import argparse
 import dataclasses
 import http.client
 import os
-import pickle
 import re
 import sys
 import time
@@ -30,7 +28,6 @@ import urllib.request
 import zipfile
 from typing import IO, Optional
 
-import numpy as np
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
@@ -41,13 +38,6 @@ import utils  # noqa: E402
 DEFAULT_BASE_URL = "https://storage.googleapis.com/quickdraw_dataset/sketchrnn"
 CHUNK = 1 << 16
 USER_AGENT = "sketchgloc-download/1"
-# Globals a pickled object array of int16 sketches needs; anything else could run code.
-_SAFE_GLOBALS = {
-    ("numpy", "ndarray"), ("numpy", "dtype"),
-    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
-}
-
 
 class DownloadError(Exception):
     """A failed category; the message is one line."""
@@ -272,51 +262,21 @@ def fetch(url: str, part: str, limits: Limits, stream: IO[str]) -> int:
 
 # ------------------------------------------------------------------ checks
 
-class _NumpyOnlyUnpickler(pickle.Unpickler):
-    """Unpickles numpy arrays and dtypes only; any other global is refused."""
+def check_npz(path: str, max_bytes: int) -> int:
+    """Number of sketches in a file that passes the project's loader checks; DownloadError otherwise.
 
-    def find_class(self, module: str, name: str):
-        if (module, name) not in _SAFE_GLOBALS:
-            raise pickle.UnpicklingError(f"refused pickled global {module}.{name}")
-        if module.startswith("numpy.core.") and hasattr(np, "_core"):
-            module = module.replace("numpy.core.", "numpy._core.", 1)  # numpy 2 moved it
-        return super().find_class(module, name)
-
-
-def scan_pickles(path: str, max_bytes: int) -> None:
-    """DownloadError unless every member of the archive is a plain array (safe for allow_pickle)."""
+    The loader reads pickled arrays with an unpickler that rebuilds numpy arrays
+    only (utils.read_npz), so a crafted file is refused without running anything.
+    """
     try:
         with zipfile.ZipFile(path) as archive:
-            members = archive.infolist()
-            if sum(m.file_size for m in members) > 8 * max_bytes:  # a decompression bomb
+            if sum(m.file_size for m in archive.infolist()) > 8 * max_bytes:  # a decompression bomb
                 raise DownloadError("archive expands to more than 8x the size limit")
-            for member in members:
-                with archive.open(member) as fp:
-                    _scan_member(fp)
-    except DownloadError:
-        raise
-    except Exception as err:  # whatever a malformed archive or pickle makes the readers raise
-        raise DownloadError(f"not a sketch .npz archive ({type(err).__name__}: {err})") from None
-
-
-def _scan_member(fp: IO[bytes]) -> None:
-    """Read one .npy member's header; unpickle it with the numpy-only unpickler if it holds objects."""
-    version = np.lib.format.read_magic(fp)
-    read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                   else np.lib.format.read_array_header_2_0)
-    _, _, dtype = read_header(fp)
-    if dtype.hasobject:
-        _NumpyOnlyUnpickler(fp, encoding="latin1").load()
-
-
-def check_npz(path: str, max_bytes: int) -> int:
-    """Number of sketches in a file that passes the project's loader checks; DownloadError otherwise."""
-    scan_pickles(path, max_bytes)
-    try:
-        splits = utils._read_splits(path, None)  # the loader's own reading and checks
-        return sum(len(utils._check_split(path, name, arr)[1]) for name, arr in splits.items())
+        return utils.check_file(path)
     except utils.DataError as err:
         raise DownloadError(str(err)) from None
+    except zipfile.BadZipFile as err:
+        raise DownloadError(f"not a sketch .npz archive ({err})") from None
 
 
 # ------------------------------------------------------------------ one category
