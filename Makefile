@@ -22,7 +22,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q tests --durations=15
 
 demo: $(STAMP)
-	$(PY) demo.py --out=$(DEMO_DIR)
+	$(PY) tools/demo.py --out=$(abspath $(DEMO_DIR))
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_batches.py

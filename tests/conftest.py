@@ -7,6 +7,7 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
+sys.path.insert(0, os.path.join(REPO, "tools"))  # convert_quickdraw, export, reproduce, ...
 # The real sketch files bundled with the repository (data/README.md).
 REAL_DATA = os.path.join(REPO, "data")
 SHARED_DATA = REAL_DATA  # old name, kept for tests written before data/ existed

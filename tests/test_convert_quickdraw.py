@@ -17,7 +17,7 @@ import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO not in sys.path:  # run as a script (the measurement); pytest's conftest does this too
-    sys.path.insert(0, REPO)
+    sys.path[:0] = [REPO, os.path.join(REPO, "tools")]
 
 import convert_quickdraw as cq  # noqa: E402
 import demo_data  # noqa: E402
@@ -432,7 +432,7 @@ def _bench(n: int) -> None:
         for kind, make in (("simplified", simplified_drawings), ("raw", raw_drawings)):
             path = write_ndjson(os.path.join(tmp, f"full_{kind}_bench.ndjson"),
                                 [record(d, key_id=i) for i, d in enumerate(make(n, seed=11))])
-            cmd = [sys.executable, os.path.join(REPO, "convert_quickdraw.py"), path,
+            cmd = [sys.executable, os.path.join(REPO, "tools", "convert_quickdraw.py"), path,
                    "--out_dir", os.path.join(tmp, kind), "--quiet"]
             start = time.perf_counter()
             done = subprocess.run(cmd, capture_output=True, text=True, check=True)

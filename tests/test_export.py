@@ -195,8 +195,8 @@ def test_export_writes_config(exported, restored, loaded_outputs):
 # --------------------------------------------------------------------- CLI
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, os.path.join(REPO, "export.py"), *args], capture_output=True,
-                          text=True, cwd=REPO, timeout=120)
+    return subprocess.run([sys.executable, os.path.join(REPO, "tools", "export.py"), *args],
+                          capture_output=True, text=True, cwd=REPO, timeout=120)
 
 
 def test_cli_folder_without_config(tmp_path):

@@ -281,7 +281,7 @@ def test_retrieval_checks_its_output_before_the_model(samples, tiny_run, tmp_pat
 
 
 def test_export_and_converter_check_their_output_first(tiny_run, a_file, tmp_path, capsys):
-    proc = run_cli("export.py", "--checkpoint", tiny_run, "--out", os.path.join(a_file, "exp"))
+    proc = run_cli("tools/export.py", "--checkpoint", tiny_run, "--out", os.path.join(a_file, "exp"))
     one_error_line(proc, "a_file/exp", "cannot create the folder")
     assert proc.seconds < 20
 

@@ -1,6 +1,6 @@
 """Export a trained SketchGloc as a TensorFlow SavedModel that needs only TensorFlow to run.
 
-    python export.py --checkpoint DIR [--ckpt_id 0] --out EXPORT_DIR
+    python tools/export.py --checkpoint DIR [--ckpt_id 0] --out EXPORT_DIR
 
 `m = tf.saved_model.load(EXPORT_DIR)` works without this repository. Every
 coordinate is in normalised units: multiply by `scale_factor` (in
@@ -32,6 +32,8 @@ import sys
 from typing import TYPE_CHECKING
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)  # the project's modules, when run as `python tools/<name>.py`
 
 import checkpoints  # noqa: E402
 import fileio  # noqa: E402

@@ -37,7 +37,7 @@ shuffled with `--seed` and split: `--valid` and `--test` are counts (>= 1) or
 fractions (< 1); the rest is the training split, capped by `--max_train`.
 sketch-rnn's 70000/2500/2500: `--valid 2500 --test 2500 --max_train 70000`.
 
-    python convert_quickdraw.py full_simplified_cat.ndjson --out_dir data
+    python tools/convert_quickdraw.py full_simplified_cat.ndjson --out_dir data
 """
 from __future__ import annotations
 
@@ -53,7 +53,10 @@ from typing import Iterator, Sequence, TextIO
 
 import numpy as np
 
-import fileio
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)  # the project's modules, when run as `python tools/<name>.py`
+
+import fileio  # noqa: E402
 
 SPLITS = ("train", "valid", "test")
 PREFIXES = ("full_simplified_", "full_raw_", "simplified_", "raw_")

@@ -11,14 +11,17 @@ import subprocess
 import sys
 import time
 
-import demo_data
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)  # the project's modules, when run as `python tools/<name>.py`
+
+import demo_data  # noqa: E402
 
 
 def stage(title: str, command: list[str]) -> None:
     """Run one command, echoing it; stop the demo if it fails."""
     print(f"\n=== {title}\n$ {' '.join(command)}", flush=True)
     start = time.perf_counter()
-    if subprocess.call(command) != 0:
+    if subprocess.call(command, cwd=REPO) != 0:
         sys.exit(f"demo stopped: '{title}' failed")
     print(f"=== {title}: {time.perf_counter() - start:.0f} s", flush=True)
 
