@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import sys
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -285,6 +285,29 @@ def _targets(points: np.ndarray, pen: np.ndarray, lengths: np.ndarray, seq_len: 
     targets[:, :, 4] = np.arange(seq_len + 1)[None, :] > lengths[:, None]
     targets.reshape(-1, 5)[row] = rows
     return targets
+
+
+def iterate_batches(split: utils.Split, hps: object, rng: np.random.Generator, *, training: bool,
+                    re_scale: float, shuffle: bool, max_seq_len: int, max_nodes: int,
+                    scale_factor: float, pad_to_batch: bool = True) -> Iterator[dict]:
+    """Full batches (METHOD.md §1-5) of `hps.batch_size`; the last incomplete one is dropped."""
+    flat, lengths = utils.flatten(split.strokes)
+    first = utils.offsets(lengths)
+    labels = np.asarray(split.labels, np.int32)
+    order = rng.permutation(len(lengths)) if shuffle else np.arange(len(lengths))
+    size = int(hps.batch_size)
+    for b in range(len(lengths) // size):
+        idx = order[b * size:(b + 1) * size]
+        batch_lengths = lengths[idx]
+        take = np.repeat(first[idx] - utils.offsets(batch_lengths), batch_lengths)
+        batch = flat[take + np.arange(len(take))]
+        if training:
+            batch, batch_lengths = utils.augment_flat(
+                batch, batch_lengths, rng, hps.random_scale_factor,
+                hps.augment_stroke_prob, scale_factor)
+        yield build_batch_flat(
+            batch, batch_lengths, labels[idx], max_points=hps.max_stroke_len + 1, max_nodes=max_nodes,
+            max_seq_len=max_seq_len, re_scale=re_scale, rng=rng, pad_to_batch=pad_to_batch)
 
 
 # ---------------------------------------------------------------------- CLI

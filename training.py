@@ -17,6 +17,7 @@ import cpu_layout
 import fileio
 import hparams as hparams_lib
 import plots
+import graph_builder
 import utils
 from checkpoints import CONFIG_NAME, RESUME_DIR, CheckpointError, resume_candidates, restore_newest_intact
 from model import SketchGloc, batch_spec
@@ -244,7 +245,7 @@ class BatchSource:
         hps = self.hps if len(idx) == size else self.hps.replace(batch_size=len(idx))  # partial last batch
         # Only training batches are disrupted: validation and test losses are computed on
         # undisturbed sketches, as the original's evaluation batches are (METHOD.md §3, §9).
-        batch = next(utils.iterate_batches(
+        batch = next(graph_builder.iterate_batches(
             sub, hps, np.random.default_rng([self.seed, int(b)]), training=self.training,
             re_scale=self.hps.re_scale if self.training else 0.0, shuffle=False,
             max_seq_len=data.max_seq_len, max_nodes=data.max_strokes_num, scale_factor=data.scale_factor))
@@ -518,7 +519,7 @@ class Trainer:
     def draw_samples(self, count: int = 6) -> str:
         """PNG grid of reconstructions of the first validation sketches."""
         split, data = self.data.valid, self.data
-        batch = next(utils.iterate_batches(
+        batch = next(graph_builder.iterate_batches(
             split, self.hps.replace(batch_size=min(count, len(split.strokes))), np.random.default_rng(7),
             training=False, re_scale=self.hps.re_scale, shuffle=False, max_seq_len=data.max_seq_len,
             max_nodes=data.max_strokes_num, scale_factor=data.scale_factor))

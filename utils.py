@@ -14,7 +14,7 @@ import os
 import pickle
 import warnings
 import zipfile
-from typing import IO, Iterator, Sequence
+from typing import IO, Sequence
 
 import numpy as np
 
@@ -662,30 +662,3 @@ def disrupt(points_abs: np.ndarray, re_scale: float, rng: np.random.Generator) -
     if len(out):
         out[:, :2] = disrupt_flat(out[:, :2], out[:, 2] > 0.5, np.array([len(out)]), re_scale, rng)
     return out
-
-
-# ------------------------------------------------------------------ batches
-
-def iterate_batches(split: Split, hps: object, rng: np.random.Generator, *, training: bool,
-                    re_scale: float, shuffle: bool, max_seq_len: int, max_nodes: int,
-                    scale_factor: float, pad_to_batch: bool = True) -> Iterator[dict]:
-    """Full batches (METHOD.md §1-5) of `hps.batch_size`; the last incomplete one is dropped."""
-    import graph_builder  # here, not at the top: graph_builder imports this module
-
-    flat, lengths = flatten(split.strokes)
-    first = offsets(lengths)
-    labels = np.asarray(split.labels, np.int32)
-    order = rng.permutation(len(lengths)) if shuffle else np.arange(len(lengths))
-    size = int(hps.batch_size)
-    for b in range(len(lengths) // size):
-        idx = order[b * size:(b + 1) * size]
-        batch_lengths = lengths[idx]
-        take = np.repeat(first[idx] - offsets(batch_lengths), batch_lengths)
-        batch = flat[take + np.arange(len(take))]
-        if training:
-            batch, batch_lengths = augment_flat(
-                batch, batch_lengths, rng, hps.random_scale_factor,
-                hps.augment_stroke_prob, scale_factor)
-        yield graph_builder.build_batch_flat(
-            batch, batch_lengths, labels[idx], max_points=hps.max_stroke_len + 1, max_nodes=max_nodes,
-            max_seq_len=max_seq_len, re_scale=re_scale, rng=rng, pad_to_batch=pad_to_batch)

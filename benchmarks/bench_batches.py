@@ -56,7 +56,7 @@ def batch_throughput(ds: utils.Dataset, epochs: int) -> dict:
     rates = []
     for _ in range(epochs):
         count, start = 0, time.perf_counter()
-        for batch in utils.iterate_batches(
+        for batch in graph_builder.iterate_batches(
                 ds.train, hps, rng, training=True, re_scale=RE_SCALE, shuffle=True,
                 max_seq_len=ds.max_seq_len, max_nodes=ds.max_strokes_num,
                 scale_factor=ds.scale_factor):

@@ -62,3 +62,14 @@ def tiny_trained_copy(tiny_trained, tmp_path):
     copy = tmp_path / "run"
     shutil.copytree(root, copy)
     return copy, history
+
+
+def strokes_of(lengths, seed=0):
+    """A float32 stroke-3 sketch with strokes of the given lengths (normalised units)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    out = np.zeros((sum(lengths), 3), np.float32)
+    out[:, :2] = rng.normal(0, 0.3, (len(out), 2))
+    out[np.cumsum(lengths) - 1, 2] = 1
+    return out

@@ -1,13 +1,14 @@
 """Stroke pieces, the 9 grid relations and batch assembly (METHOD.md §2-5)."""
 import os
 import warnings
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 import graph_builder as gb
 import utils
-from conftest import REAL_DATA
+from conftest import REAL_DATA, strokes_of
 
 
 
@@ -316,3 +317,51 @@ def test_reference_loop_cuts_long_strokes_and_keeps_a_trailing_run():
     nodes = gb.split_nodes_loop(points, max_stroke_len=2)
     assert [len(n) for n in nodes] == [3, 1, 1, 3, 1]
     assert gb.caps_loop([utils.to_stroke3(points)]) == (4, 3)
+
+
+def hps(**kwargs):
+    """Minimal hyper-parameters for iterate_batches."""
+    values = dict(batch_size=2, max_stroke_len=5, random_scale_factor=0.0, augment_stroke_prob=0.0)
+    values.update(kwargs)
+    return SimpleNamespace(**values)
+
+
+# ---------------------------------------------------------------- batches
+
+def small_split(n=7):
+    strokes = [strokes_of([3 + i % 4, 2 + i % 3], seed=i) for i in range(n)]
+    return utils.Split("train", strokes, np.arange(n, dtype=np.int32) % 3)
+
+
+def test_iterate_batches_full_batches_in_order():
+    split = small_split(7)
+    batches = list(gb.iterate_batches(
+        split, hps(batch_size=3), np.random.default_rng(0), training=False, re_scale=0.0,
+        shuffle=False, max_seq_len=10, max_nodes=4, scale_factor=1.0))
+    assert len(batches) == 2  # the incomplete last batch is dropped
+    np.testing.assert_array_equal(batches[1]["labels"], split.labels[3:6])
+    for b, batch in enumerate(batches):
+        for k in range(3):
+            s = split.strokes[3 * b + k]
+            assert batch["seq_lengths"][k] == len(s)
+            np.testing.assert_allclose(batch["targets"][k, 1:len(s) + 1, :2],
+                                       utils.to_absolute(s)[:, :2], atol=1e-6)
+
+
+def test_iterate_batches_shuffles_and_augments_reproducibly():
+    split = small_split(8)
+    args = dict(training=True, re_scale=0.3, shuffle=True, max_seq_len=10, max_nodes=4,
+                scale_factor=1.0)
+    settings = hps(batch_size=4, random_scale_factor=0.1, augment_stroke_prob=0.1)
+    first = list(gb.iterate_batches(split, settings, np.random.default_rng(3), **args))
+    again = list(gb.iterate_batches(split, settings, np.random.default_rng(3), **args))
+    for a, b in zip(first, again):
+        for key in a:
+            np.testing.assert_array_equal(a[key], b[key])
+    labels = np.concatenate([b["labels"] for b in first])
+    assert sorted(labels.tolist()) == sorted(split.labels.tolist())
+    assert labels.tolist() != split.labels.tolist()
+    plain = list(gb.iterate_batches(split, hps(batch_size=4), np.random.default_rng(3),
+                                    **dict(args, training=False, re_scale=0.0)))
+    assert not np.allclose(first[0]["targets"], plain[0]["targets"])  # augmented targets
+

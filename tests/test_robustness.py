@@ -18,6 +18,7 @@ import pytest
 
 import checkpoints
 import demo_data
+import graph_builder
 import hparams
 import train
 import training
@@ -95,7 +96,7 @@ def test_validation_smaller_than_a_batch_is_exact_per_sketch_mean(tmp_path):
     data = utils.load_dataset(data_dir, hps.categories, hps.num_per_category, hps.max_seq_len,
                               hps.max_strokes_num, hps.max_stroke_len)
     assert len(data.valid.strokes) == 27
-    batch = next(utils.iterate_batches(
+    batch = next(graph_builder.iterate_batches(
         data.valid, hps.replace(batch_size=27), np.random.default_rng(0), training=False, re_scale=0.0,
         shuffle=False, max_seq_len=data.max_seq_len, max_nodes=data.max_strokes_num,
         scale_factor=data.scale_factor))

@@ -1,11 +1,11 @@
 """Data loading, checks, conversions, augmentation, disruption and batch iteration."""
 import logging
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 import utils
+from conftest import strokes_of
 from utils import DataError, DataWarning
 
 
@@ -39,11 +39,6 @@ def write_npz(path, train=None, valid=None, test=None, **extra):
     return str(path)
 
 
-def hps(**kwargs):
-    """Minimal hyper-parameters for iterate_batches."""
-    values = dict(batch_size=2, max_stroke_len=5, random_scale_factor=0.0, augment_stroke_prob=0.0)
-    values.update(kwargs)
-    return SimpleNamespace(**values)
 
 
 # ------------------------------------------------------------ conversions
@@ -215,13 +210,6 @@ def test_npy_file_named_npz(tmp_path):
 
 # ----------------------------------------------------------- augmentation
 
-def strokes_of(lengths, seed=0):
-    """A float32 stroke-3 sketch with strokes of the given lengths (normalised units)."""
-    rng = np.random.default_rng(seed)
-    out = np.zeros((sum(lengths), 3), np.float32)
-    out[:, :2] = rng.normal(0, 0.3, (len(out), 2))
-    out[np.cumsum(lengths) - 1, 2] = 1
-    return out
 
 
 def test_no_augmentation_without_augment_stroke_prob():
@@ -324,44 +312,3 @@ def test_disrupt_offsets_scale_with_bound_and_re_scale():
     moves = (utils.disrupt(points, 0.2, np.random.default_rng(1)) - points)[2::2, :2]
     z = moves / (bound * 0.2)
     assert abs(z.mean()) < 0.1 and abs(z.std() - 1) < 0.05  # N(0,1) * bound * re_scale
-
-
-# ---------------------------------------------------------------- batches
-
-def small_split(n=7):
-    strokes = [strokes_of([3 + i % 4, 2 + i % 3], seed=i) for i in range(n)]
-    return utils.Split("train", strokes, np.arange(n, dtype=np.int32) % 3)
-
-
-def test_iterate_batches_full_batches_in_order():
-    split = small_split(7)
-    batches = list(utils.iterate_batches(
-        split, hps(batch_size=3), np.random.default_rng(0), training=False, re_scale=0.0,
-        shuffle=False, max_seq_len=10, max_nodes=4, scale_factor=1.0))
-    assert len(batches) == 2  # the incomplete last batch is dropped
-    np.testing.assert_array_equal(batches[1]["labels"], split.labels[3:6])
-    for b, batch in enumerate(batches):
-        for k in range(3):
-            s = split.strokes[3 * b + k]
-            assert batch["seq_lengths"][k] == len(s)
-            np.testing.assert_allclose(batch["targets"][k, 1:len(s) + 1, :2],
-                                       utils.to_absolute(s)[:, :2], atol=1e-6)
-
-
-def test_iterate_batches_shuffles_and_augments_reproducibly():
-    split = small_split(8)
-    args = dict(training=True, re_scale=0.3, shuffle=True, max_seq_len=10, max_nodes=4,
-                scale_factor=1.0)
-    settings = hps(batch_size=4, random_scale_factor=0.1, augment_stroke_prob=0.1)
-    first = list(utils.iterate_batches(split, settings, np.random.default_rng(3), **args))
-    again = list(utils.iterate_batches(split, settings, np.random.default_rng(3), **args))
-    for a, b in zip(first, again):
-        for key in a:
-            np.testing.assert_array_equal(a[key], b[key])
-    labels = np.concatenate([b["labels"] for b in first])
-    assert sorted(labels.tolist()) == sorted(split.labels.tolist())
-    assert labels.tolist() != split.labels.tolist()
-    plain = list(utils.iterate_batches(split, hps(batch_size=4), np.random.default_rng(3),
-                                       **dict(args, training=False, re_scale=0.0)))
-    assert not np.allclose(first[0]["targets"], plain[0]["targets"])  # augmented targets
-
