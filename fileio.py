@@ -75,8 +75,7 @@ PROBE_PREFIX = ".sketchgloc-probe-"
 def read_manifest(folder: str) -> set:
     """Names recorded in the folder's manifest (empty when there is none or it is unreadable)."""
     try:
-        with open(os.path.join(folder, MANIFEST_NAME), encoding="utf-8") as f:
-            files = json.load(f)["files"]
+        files = read_json(os.path.join(folder, MANIFEST_NAME))["files"]
     except (OSError, ValueError, KeyError, TypeError):
         return set()
     return {name for name in files if isinstance(name, str)} if isinstance(files, list) else set()
@@ -155,3 +154,20 @@ def read_json(path: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as err:
         raise ValueError(f"{path}: not valid JSON ({err.msg} at line {err.lineno})") from None
+
+
+def own_file_problem(folder: str, name: str) -> str | None:
+    """Why sketchgloc may not write `name` into `folder`: not writable, or the user's file of that name."""
+    problem = writable_dir_problem(folder)
+    if problem:
+        return problem
+    path = os.path.join(folder, name)
+    if os.path.exists(path) and name not in read_manifest(folder):
+        return f"{path}: exists and was not written by sketchgloc (not in {MANIFEST_NAME}); move it away"
+    return None
+
+
+def write_own_json(folder: str, name: str, obj: Any) -> None:
+    """Write `obj` as `folder/name` atomically and record the file in the folder's manifest."""
+    write_json(os.path.join(folder, name), obj)
+    add_to_manifest(folder, [name])

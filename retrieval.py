@@ -177,13 +177,9 @@ def check_provenance(sample_dir: str, checkpoint_path: str, ckpt_id: int = 0,
 
 def check_output(sample_dir: str) -> None:
     """RetrievalError unless ret.json can be written: a writable folder, no ret.json of the user's."""
-    problem = fileio.writable_dir_problem(sample_dir)
+    problem = fileio.own_file_problem(sample_dir, RET_NAME)
     if problem:
         raise RetrievalError(problem)
-    ours = RET_NAME in fileio.read_manifest(sample_dir)
-    if os.path.exists(os.path.join(sample_dir, RET_NAME)) and not ours:
-        raise RetrievalError(f"{os.path.join(sample_dir, RET_NAME)}: exists and was not written by "
-                             f"sketchgloc (not in {fileio.MANIFEST_NAME}); move it away")
 
 
 # ---------------------------------------------------------------------- run
@@ -213,8 +209,7 @@ def run(sample_dir: str, checkpoint_path: str, ckpt_id: int = 0, batch_size: int
     result = {f"top_{k}": v for k, v in top.items()}
     result.update(num_generated=len(gen), num_codes=len(orig), checkpoint=encoder.checkpoint,
                   chance={f"top_{k}": v for k, v in chance_levels(len(orig)).items()})
-    fileio.write_json(os.path.join(sample_dir, RET_NAME), result)
-    fileio.add_to_manifest(sample_dir, [RET_NAME])
+    fileio.write_own_json(sample_dir, RET_NAME, result)
     if verbose:
         for k in KS:
             print(f"Top {k} Ret: {top[k]}")

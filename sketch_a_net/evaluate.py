@@ -119,13 +119,9 @@ def read_samples(sample_dir: str) -> Tuple[List[str], List[Tuple[int, int, np.nd
 
 def check_output(sample_dir: str) -> None:
     """RecError unless rec.json can be written: a writable folder, no rec.json of the user's."""
-    problem = fileio.writable_dir_problem(sample_dir)
+    problem = fileio.own_file_problem(sample_dir, REC_NAME)
     if problem:
         raise RecError(problem)
-    path = os.path.join(sample_dir, REC_NAME)
-    if os.path.exists(path) and REC_NAME not in fileio.read_manifest(sample_dir):
-        raise RecError(f"{path}: exists and was not written by sketchgloc "
-                       f"(not in {fileio.MANIFEST_NAME}); move it away")
 
 
 def evaluate_rec(classifier_dir: str, sample_dir: str, write: bool = True) -> Dict:
@@ -152,8 +148,7 @@ def evaluate_rec(classifier_dir: str, sample_dir: str, write: bool = True) -> Di
               "per_category_n": per_category_n, "chance": 1.0 / len(known),
               "categories": known, "classifier": os.path.abspath(classifier_dir)}
     if write:
-        fileio.write_json(os.path.join(sample_dir, REC_NAME), result)
-        fileio.add_to_manifest(sample_dir, [REC_NAME])
+        fileio.write_own_json(sample_dir, REC_NAME, result)
     return result
 
 
