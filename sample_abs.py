@@ -276,18 +276,24 @@ def sample(generator: SketchGenerator, sketches: list, categories: list, out: st
                   f"{int(np.sum(lengths[lo:lo + n] >= generator.hps.max_seq_len))} without an end",
                   flush=True)
         lo += n
+    meta = {"categories": list(categories), "re_scale": float(re_scale),
+            "max_strokes_num": generator.hps.max_strokes_num, **(extra_meta or {})}
+    return finish_folder(out, planned, meta, generator, counts, lengths, start,
+                         seed=seed, greedy=greedy, temperature=temperature)
+
+
+def finish_folder(out: str, planned: set, meta: dict, generator: SketchGenerator, counts: list,
+                  lengths: np.ndarray, start: float, *, seed: int, greedy: bool,
+                  temperature: float) -> dict:
+    """Write sample_meta.json (`meta` plus what every run records) and the manifest; returns the meta."""
     meta = {
-        "categories": list(categories), "re_scale": float(re_scale),
         "sample_size": int(max(counts)), "counts": counts, "checkpoint": generator.checkpoint,
         "seed": int(seed), "greedy": bool(greedy), "temperature": float(temperature),
         "scale_factor": generator.scale_factor, "max_seq_len": generator.hps.max_seq_len,
-        "max_strokes_num": generator.hps.max_strokes_num,
         "mean_length": float(lengths.mean()),
         "unfinished": int(np.sum(lengths >= generator.hps.max_seq_len)),
-        "seconds": round(time.perf_counter() - start, 2),
-        **generator.provenance,
+        "seconds": round(time.perf_counter() - start, 2), **generator.provenance, **meta,
     }
-    meta.update(extra_meta or {})
     fileio.write_json(os.path.join(out, META_NAME), meta)
     fileio.write_manifest(out, planned)
     return meta
@@ -306,16 +312,9 @@ def sample_unconditional(generator: SketchGenerator, count: int, out: str, *, gr
     cut = [cut_sequence(seq, n) for seq, n in zip(seqs, lengths)]
     generated = write_category(out, 0, cut, codes)
     write_overview(os.path.join(out, "overview_0.png"), None, None, generated)
-    meta = {"unconditional": True, "categories": [], "re_scale": 0.0, "sample_size": count,
-            "counts": [count], "checkpoint": generator.checkpoint, "seed": int(seed),
-            "greedy": bool(greedy), "temperature": float(temperature),
-            "scale_factor": generator.scale_factor, "max_seq_len": generator.hps.max_seq_len,
-            "mean_length": float(lengths.mean()),
-            "unfinished": int(np.sum(lengths >= generator.hps.max_seq_len)),
-            "seconds": round(time.perf_counter() - start, 2), **generator.provenance}
-    fileio.write_json(os.path.join(out, META_NAME), meta)
-    fileio.write_manifest(out, planned)
-    return meta
+    meta = {"unconditional": True, "categories": [], "re_scale": 0.0}
+    return finish_folder(out, planned, meta, generator, [count], lengths, start,
+                         seed=seed, greedy=greedy, temperature=temperature)
 
 
 def demo_data_dir() -> str:
