@@ -14,6 +14,7 @@ import sys
 from typing import Callable
 
 import hparams as hparams_lib
+from errors import UserError
 
 # Shared with training.py; this module stays free of TensorFlow.
 CONFIG_NAME = "model_config.json"
@@ -21,7 +22,7 @@ RESUME_DIR = "resume"
 _CKPT_INDEX = re.compile(r"ckpt-(\d+)\.index")
 
 
-class CheckpointError(Exception):
+class CheckpointError(UserError):
     """A checkpoint folder that cannot be used; the message is one line."""
 
 

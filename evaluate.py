@@ -24,6 +24,7 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import checkpoints  # noqa: E402
+from errors import UserError  # noqa: E402
 import fileio  # noqa: E402
 import retrieval  # noqa: E402
 import sample_abs  # noqa: E402
@@ -33,7 +34,7 @@ RESULTS_MD = "results.md"
 CLASSIFIER_CONFIG = "classifier.json"  # sketch_a_net.train.CONFIG_NAME
 
 
-class EvaluationError(Exception):
+class EvaluationError(UserError):
     """Bad arguments for the evaluation; the message is one line."""
 
 

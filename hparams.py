@@ -11,6 +11,7 @@ import math
 from typing import Any, Callable
 
 import fileio
+from errors import UserError
 
 DATASETS = {
     1: ["pig", "bee", "flower", "bus", "giraffe"],
@@ -20,7 +21,7 @@ DATASETS = {
 }
 
 
-class HParamsError(ValueError):
+class HParamsError(UserError, ValueError):
     """A bad `--hparams` string or config file; the message names the key."""
 
 

@@ -24,6 +24,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 
 import checkpoints  # noqa: E402
+from errors import UserError  # noqa: E402
 import fileio  # noqa: E402
 import provenance  # noqa: E402
 import utils  # noqa: E402
@@ -36,7 +37,7 @@ SEQ_RE = re.compile(r"^s_(\d+)_(\d+)\.npy$")
 BLOCK_BYTES = 64 * 2 ** 20
 
 
-class RetrievalError(Exception):
+class RetrievalError(UserError):
     """A sample folder or checkpoint that cannot be used; the message is one line."""
 
 

@@ -32,6 +32,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 
 import checkpoints  # noqa: E402
+from errors import UserError  # noqa: E402
 import fileio  # noqa: E402
 import hparams as hparams_lib  # noqa: E402
 import provenance  # noqa: E402
@@ -47,7 +48,7 @@ OUTPUT_RE = re.compile(r"^((s_|code_)\d+_\d+\.npy|\d+_\d+\.(svg|png)|overview_\d
                        r"(sample_meta|ret|rec)\.json)$")
 
 
-class SampleError(Exception):
+class SampleError(UserError):
     """Bad arguments or inputs for sampling; the message is one line."""
 
 

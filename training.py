@@ -14,6 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 import cpu_layout
+from errors import UserError
 import fileio
 import hparams as hparams_lib
 import plots
@@ -34,7 +35,7 @@ BATCH_KEYS = tuple(batch_spec())
 TEMP_CHECKPOINT = re.compile(r"ckpt-\d+_temp")
 
 
-class TrainingError(RuntimeError):
+class TrainingError(UserError, RuntimeError):
     """A user-facing training failure (config mismatch, non-finite loss, ...)."""
 
 

@@ -18,6 +18,8 @@ from typing import IO, Sequence
 
 import numpy as np
 
+from errors import UserError
+
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "valid", "test")
@@ -27,7 +29,7 @@ CANVAS = 48.0  # side of the pixel canvas the augmentation shift keeps sketches 
 FILE_ALIASES = {"The Great Wall": ("The Great Wall of China",)}
 
 
-class DataError(Exception):
+class DataError(UserError):
     """Bad input data; the message is one line naming file, split, sketch and problem."""
 
 

@@ -22,6 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 import fileio
+from errors import UserError
 import utils
 from sketch_a_net.model import SketchANet
 from sketch_a_net.raster import rasterize_many
@@ -32,7 +33,7 @@ META_NAME = "sample_meta.json"
 REC_NAME = "rec.json"
 
 
-class RecError(ValueError):
+class RecError(UserError, ValueError):
     """A bad classifier or sample folder; the message is one line naming it."""
 
 

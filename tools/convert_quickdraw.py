@@ -56,6 +56,7 @@ import numpy as np
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)  # the project's modules, when run as `python tools/<name>.py`
 
+from errors import UserError  # noqa: E402
 import fileio  # noqa: E402
 
 SPLITS = ("train", "valid", "test")
@@ -69,7 +70,7 @@ _BIN_HEADER = struct.Struct("<Q2sBIH")  # key_id, countrycode (2), recognized, t
 _UINT16 = struct.Struct("<H")
 
 
-class ConvertError(Exception):
+class ConvertError(UserError):
     """A problem that stops the conversion (no input, unusable split sizes)."""
 
     def __init__(self, message: str, counts: "Counts | None" = None):

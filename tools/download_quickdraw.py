@@ -33,13 +33,14 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 import hparams  # noqa: E402
+from errors import UserError  # noqa: E402
 import utils  # noqa: E402
 
 DEFAULT_BASE_URL = "https://storage.googleapis.com/quickdraw_dataset/sketchrnn"
 CHUNK = 1 << 16
 USER_AGENT = "sketchgloc-download/1"
 
-class DownloadError(Exception):
+class DownloadError(UserError):
     """A failed category; the message is one line."""
 
 

@@ -36,6 +36,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)  # the project's modules, when run as `python tools/<name>.py`
 
 import checkpoints  # noqa: E402
+from errors import UserError  # noqa: E402
 import fileio  # noqa: E402
 import hparams as hparams_lib  # noqa: E402
 
@@ -46,7 +47,7 @@ if TYPE_CHECKING:  # TensorFlow is imported late so that a bad --checkpoint fail
 SIGNATURES = ("encode", "encode_strokes", "generate", "generate_max_len")
 
 
-class ExportError(Exception):
+class ExportError(UserError):
     """A bad --out folder; the message is one line."""
 
 
