@@ -49,3 +49,21 @@ def loss_curve(records: list[dict], path: str) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=80)
     plt.close(fig)
+
+
+def loss_curves(runs: dict[str, list[dict]], path: str, title: str = "") -> None:
+    """Save the validation loss of several runs (name -> losses.json records) on one plot."""
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for name, records in runs.items():
+        points = [(r["step"], r["valid"]) for r in records if r.get("valid") is not None]
+        if points:
+            ax.plot(*zip(*points), ".-", label=name, linewidth=1)
+    ax.set_xlabel("step")
+    ax.set_ylabel("validation loss")
+    if title:
+        ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)

@@ -38,8 +38,8 @@ def test_a_rerun_skips_finished_runs_and_redoes_changed_ones(tmp_path, monkeypat
     monkeypatch.setattr(reproduce, "data_dir", lambda: "data")
     monkeypatch.setattr(reproduce, "classifier", lambda *a: "clf")
     done = []
-    monkeypatch.setattr(reproduce, "train_and_evaluate",
-                        lambda study, run, *a: done.append(run.name) or fake_result(0.5))
+    monkeypatch.setattr(reproduce, "train", lambda study, name, *a: str(tmp_path / "runs" / name))
+    monkeypatch.setattr(reproduce, "evaluate", lambda study, name, *a: done.append(name) or fake_result(0.5))
     out = tmp_path / "results" / "small_encoder"
     out.mkdir(parents=True)
     kept = dict(fake_result(0.9), run_hparams=f"{study.hparams},{study.runs[0].hparams}")
@@ -51,3 +51,50 @@ def test_a_rerun_skips_finished_runs_and_redoes_changed_ones(tmp_path, monkeypat
     assert summary["results"]["enc64"]["settings"][0]["rec"] == 0.9
     assert summary["command"] == "python tools/reproduce.py --study small_encoder"
     assert "| stroke nodes, encoder 128 | 0 | 50.0 |" in (out / "results.md").read_text()
+
+
+def test_the_shipped_model_continues_its_run_once_and_is_packed_once(tmp_path, monkeypatch):
+    """The ship stage copies its study run, trains it on, evaluates and packs it; a rerun skips it."""
+    study = reproduce.STUDIES["quickdraw4"]
+    monkeypatch.setattr(reproduce, "REPO", str(tmp_path))
+    monkeypatch.setattr(reproduce, "data_dir", lambda: "data")
+    monkeypatch.setattr(reproduce, "classifier", lambda *a: "clf")
+    calls = []
+    monkeypatch.setattr(reproduce, "train",
+                        lambda study, name, hparams, *a: calls.append(("train", name, hparams)))
+    monkeypatch.setattr(reproduce, "evaluate",
+                        lambda study, name, *a: calls.append(("eval", name)) or fake_result(0.5))
+    monkeypatch.setattr(reproduce, "stage", lambda title, command, log: calls.append((title,)))
+    base = tmp_path / "runs" / "quickdraw4" / study.ship.run
+    (base / "evaluation").mkdir(parents=True)
+    (base / "model_config.json").write_text("{}")
+    (base / "ckpt-1.index").write_text("")
+    assert reproduce.main(["--study", "quickdraw4"]) == 0
+    shipped = tmp_path / "runs" / "quickdraw4" / "shipped"
+    assert (shipped / "ckpt-1.index").exists() and not (shipped / "evaluation").exists()
+    assert ("train", "shipped", f"{study.hparams},re_scale=0.3,num_steps={study.ship.num_steps}") in calls
+    order = [calls.index(c) for c in (("eval", study.ship.run), ("eval", "shipped"), ("pack shipped",))]
+    assert order == sorted(order)
+    assert len(calls) == 2 * len(study.runs) + 3
+    (tmp_path / study.ship.out).mkdir(parents=True)
+    (tmp_path / study.ship.out / "model_config.json").write_text("{}")
+    calls.clear()
+    assert reproduce.main(["--study", "quickdraw4"]) == 0
+    assert calls == []
+    summary = (tmp_path / "results" / "quickdraw4" / "results.md").read_text()
+    assert f"| shipped: {study.ship.run} trained on to {study.ship.num_steps} steps | 0 | 50.0 |" in summary
+
+
+def test_loss_curves_of_every_run_go_into_results_and_one_plot(tmp_path):
+    """keep_losses copies a run's losses.json; plot_losses draws the kept curves."""
+    study = reproduce.STUDIES["quickdraw4"]
+    runs, out = tmp_path / "runs", tmp_path / "results"
+    (runs / "strokes9_rs0").mkdir(parents=True)
+    records = [{"step": 80, "train": 2.0, "valid": 1.5}, {"step": 160, "train": 1.0, "valid": 0.5}]
+    (runs / "strokes9_rs0" / "losses.json").write_text(json.dumps(records))
+    reproduce.keep_losses(str(runs), "strokes9_rs0", str(out))
+    reproduce.keep_losses(str(runs), "strokes1_rs0", str(out))  # not trained: nothing to keep
+    assert json.loads((out / "losses" / "strokes9_rs0.json").read_text()) == records
+    assert sorted(os.listdir(out / "losses")) == ["strokes9_rs0.json"]
+    reproduce.plot_losses(study, str(out))
+    assert (out / "loss_curves.png").stat().st_size > 1000

@@ -20,6 +20,7 @@ import dataclasses
 import datetime
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -42,6 +43,15 @@ class Run:
 
 
 @dataclasses.dataclass(frozen=True)
+class Ship:
+    """The model a study ships: one of its runs, trained on to `num_steps`, packed into `out`."""
+
+    run: str
+    num_steps: int
+    out: str
+
+
+@dataclasses.dataclass(frozen=True)
 class Study:
     """Models trained with the same budget on the same data, evaluated the same way."""
 
@@ -52,6 +62,7 @@ class Study:
     sample_size: int = 250
     classifier_epochs: int = 10
     about: str = ""
+    ship: Ship | None = None
 
 
 STUDIES = {
@@ -77,7 +88,10 @@ STUDIES = {
               Run("strokes9_rs0_seed1", "re_scale=0.0,seed=1",
                   "SketchGloc, 9 graphs, strokes, trained 0, seed 1")),
         about="the paper's claims on real QuickDraw: 9 graphs vs 1, strokes vs pieces, "
-              "trained with and without disruption (1000 steps each)"),
+              "trained with and without disruption (1000 steps each)",
+        # 1000 steps draw sketches near chance Rec (results/small_encoder/): the shipped model
+        # continues the 9-graph re_scale 0.3 run, right after it, while its checkpoints exist.
+        ship=Ship("strokes9_rs0.3", num_steps=10000, out="pretrained/quickdraw4")),
 }
 
 
@@ -123,23 +137,113 @@ def classifier(study: Study, runs_dir: str, data: str, log: dict) -> str:
     return out
 
 
-def train_and_evaluate(study: Study, run: Run, runs_dir: str, data: str, clf: str, log: dict) -> dict:
-    """Train (or resume) one model, evaluate it, return its results.json."""
-    log_root = os.path.join(runs_dir, run.name)
+def train(study: Study, name: str, hparams: str, runs_dir: str, data: str, log: StageTimes) -> str:
+    """Train (or resume) one model of the study; returns its log_root."""
+    log_root = os.path.join(runs_dir, name)
     categories = ",".join(f"'{c}'" for c in study.categories)
-    hparams = f"{study.hparams},{run.hparams},categories=[{categories}]"
     resume = os.path.exists(os.path.join(log_root, "model_config.json"))
-    stage(f"train {run.name}", [sys.executable, "train.py", f"--log_root={log_root}", f"--data_dir={data}",
-                                f"--hparams={hparams}", f"--resume_training={resume}"], log)
+    stage(f"train {name}", [sys.executable, "train.py", f"--log_root={log_root}", f"--data_dir={data}",
+                            f"--hparams={hparams},categories=[{categories}]",
+                            f"--resume_training={resume}"], log)
+    return log_root
+
+
+def evaluate(study: Study, name: str, log_root: str, data: str, clf: str, log: StageTimes) -> dict:
+    """Evaluate one trained model at the study's re_scales; returns its results.json."""
     out = os.path.join(log_root, "evaluation")
     # --overwrite: the folder is the study's own, and an earlier evaluation (of a shorter run,
     # or by a version without output manifests) is replaced.
-    stage(f"evaluate {run.name}", [sys.executable, "evaluate.py", "--overwrite", f"--checkpoint={log_root}",
-                                   f"--classifier={clf}", f"--data_dir={data}", f"--out={out}",
-                                   f"--sample_size={study.sample_size}",
-                                   f"--re_scales={','.join(f'{r:g}' for r in study.re_scales)}"], log)
+    stage(f"evaluate {name}", [sys.executable, "evaluate.py", "--overwrite", f"--checkpoint={log_root}",
+                               f"--classifier={clf}", f"--data_dir={data}", f"--out={out}",
+                               f"--sample_size={study.sample_size}",
+                               f"--re_scales={','.join(f'{r:g}' for r in study.re_scales)}"], log)
     with open(os.path.join(out, "results.json")) as f:
         return json.load(f)
+
+
+def finished(path: str, wanted: str) -> dict | None:
+    """The saved result of a run when it was made with the `wanted` hparams, else None."""
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        done = json.load(f)
+    return done if done.get("run_hparams") == wanted else None  # else the study changed: redo
+
+
+def keep_losses(runs_dir: str, name: str, out_dir: str) -> None:
+    """Copy a run's losses.json into results/ (the runs/ folder is not committed)."""
+    source = os.path.join(runs_dir, name, "losses.json")
+    if os.path.exists(source):
+        os.makedirs(os.path.join(out_dir, "losses"), exist_ok=True)
+        fileio.write_json(os.path.join(out_dir, "losses", name + ".json"), fileio.read_json(source), indent=1)
+
+
+def plot_losses(study: Study, out_dir: str) -> None:
+    """All the study's validation-loss curves on one picture."""
+    import plots
+
+    names = [r.name for r in study.runs] + (["shipped"] if study.ship else [])
+    runs = {n: fileio.read_json(p) for n in names
+            if os.path.exists(p := os.path.join(out_dir, "losses", n + ".json"))}
+    if runs:
+        plots.loss_curves(runs, os.path.join(out_dir, "loss_curves.png"),
+                          title=f"validation loss, {', '.join(study.categories)}")
+
+
+def picture(study: Study, name: str, runs_dir: str, data: str, out_dir: str, per_category: int = 2) -> None:
+    """Original, disrupted input and generations of the same test sketches, for one evaluated model."""
+    import numpy as np
+
+    import checkpoints
+    import plots
+    import sample_abs
+    import utils
+
+    path = os.path.join(out_dir, "pictures", name + ".png")
+    evaluation = os.path.join(runs_dir, name, "evaluation")
+    moved = max(study.re_scales)
+    folders = {r: os.path.join(evaluation, f"re_scale_{r:g}") for r in (0.0, moved)}
+    if os.path.exists(path) or not all(os.path.isdir(f) for f in folders.values()):
+        return  # drawn already, or the model's samples are gone (a fresh clone keeps the picture)
+    hps, extras = checkpoints.load_config(os.path.join(runs_dir, name))
+    sketches = sample_abs.load_test_sketches(data, list(study.categories), per_category, hps,
+                                             float(extras["scale_factor"]))
+    rows = []
+    for c, strokes in enumerate(sketches):
+        # The same draw as the evaluation's (evaluate.py -> sample_abs.sample, seed 0).
+        disrupted = sample_abs.disrupt_strokes(strokes, moved, np.random.default_rng([0, c]))
+        for i, original in enumerate(strokes):
+            generated = [utils.five_to_points(np.load(os.path.join(folders[r], f"s_{c}_{i}.npy")))
+                         for r in (moved, 0.0)]
+            rows.append([utils.to_absolute(original), utils.to_absolute(disrupted[i])] + generated)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    plots.sketch_grid(rows, ["original", f"disrupted ({moved:g})", f"generated from {moved:g}",
+                             "generated from original"], path)
+
+
+def ship(study: Study, runs_dir: str, data: str, clf: str, log: StageTimes, out_dir: str) -> dict:
+    """Train the shipped model on from its study run, evaluate it and pack it for inference."""
+    spec = study.ship
+    base = next(r for r in study.runs if r.name == spec.run)
+    wanted = f"{study.hparams},{base.hparams},num_steps={spec.num_steps}"
+    path = os.path.join(out_dir, "shipped.json")
+    done = finished(path, wanted)
+    log_root = os.path.join(runs_dir, "shipped")
+    if done is None:
+        if not os.path.exists(os.path.join(log_root, "model_config.json")):
+            # Continue from the study run's checkpoints, which stay as they are.
+            shutil.copytree(os.path.join(runs_dir, spec.run), log_root,
+                            ignore=shutil.ignore_patterns("evaluation", "samples", "tensorboard"))
+        train(study, "shipped", wanted, runs_dir, data, log)
+        done = dict(evaluate(study, "shipped", log_root, data, clf, log), run_hparams=wanted)
+        fileio.write_json(path, done)
+    keep_losses(runs_dir, "shipped", out_dir)
+    picture(study, "shipped", runs_dir, data, out_dir)
+    target = os.path.join(REPO, spec.out)
+    if not os.path.exists(os.path.join(target, "model_config.json")):
+        stage("pack shipped", [sys.executable, "tools/pack_pretrained.py", f"--checkpoint={log_root}",
+                               f"--classifier={clf}", f"--out={target}"], log)
+    return done
 
 
 def table(study: Study, results: dict) -> str:
@@ -147,14 +251,17 @@ def table(study: Study, results: dict) -> str:
     lines = ["| model | re_scale | Rec (%) | Top-1 Ret (%) | Top-10 Ret (%) | Top-50 Ret (%) |",
              "|---|---|---|---|---|---|"]
     chance = None
-    for run in study.runs:
-        if run.name not in results:
-            lines.append(f"| {run.label or run.name} | (not run yet) | | | | |")
+    entries = [(r.name, r.label or r.name) for r in study.runs]
+    if study.ship:
+        entries.append(("shipped", f"shipped: {study.ship.run} trained on to {study.ship.num_steps} steps"))
+    for name, label in entries:
+        if not results.get(name):
+            lines.append(f"| {label} | (not run yet) | | | | |")
             continue
-        chance = results[run.name]["chance"]
-        for row in results[run.name]["settings"]:
+        chance = results[name]["chance"]
+        for row in results[name]["settings"]:
             cells = [100 * row[k] for k in ("rec", "top_1", "top_10", "top_50")]
-            lines.append(f"| {run.label or run.name} | {row['re_scale']:g} | "
+            lines.append(f"| {label} | {row['re_scale']:g} | "
                          + " | ".join(f"{v:.1f}" for v in cells) + " |")
     if chance:
         cells = [100 * chance[k] for k in ("rec", "top_1", "top_10", "top_50")]
@@ -179,7 +286,7 @@ def write_summary(name: str, study: Study, results: dict, times: dict, out_dir: 
                "categories": list(study.categories), "hparams": study.hparams,
                "runs": {r.name: r.hparams for r in study.runs}, "results": results}
     fileio.write_json(os.path.join(out_dir, "results.json"), summary)
-    decoding = next(iter(results.values()))["greedy"] if results else False
+    decoding = next((r["greedy"] for r in results.values() if r), False)
     text = (f"# Study `{name}`: {study.about}\n\n"
             f"`{command}` at commit {summary['commit']}, {summary['date']}; categories "
             f"{', '.join(study.categories)}; every model: `{study.hparams}` plus its own hparams; "
@@ -211,17 +318,22 @@ def main(argv: list | None = None) -> int:
     for run in study.runs:
         path = os.path.join(out_dir, run.name + ".json")
         wanted = f"{study.hparams},{run.hparams}"
-        if os.path.exists(path):
-            with open(path) as f:
-                done = json.load(f)
-            if done.get("run_hparams") == wanted:  # else the study changed: resume and re-evaluate
-                results[run.name] = done
-                continue
-        clf = classifier(study, runs_dir, data, times)
-        results[run.name] = dict(train_and_evaluate(study, run, runs_dir, data, clf, times),
-                                 run_hparams=wanted)
-        fileio.write_json(path, results[run.name])
-        write_summary(args.study, study, results, times, out_dir)
+        results[run.name] = finished(path, wanted)
+        if results[run.name] is None:
+            clf = classifier(study, runs_dir, data, times)
+            log_root = train(study, run.name, wanted, runs_dir, data, times)
+            results[run.name] = dict(evaluate(study, run.name, log_root, data, clf, times),
+                                     run_hparams=wanted)
+            fileio.write_json(path, results[run.name])
+            write_summary(args.study, study, results, times, out_dir)
+        keep_losses(runs_dir, run.name, out_dir)
+        picture(study, run.name, runs_dir, data, out_dir)
+        plot_losses(study, out_dir)
+        if study.ship and study.ship.run == run.name:
+            results["shipped"] = ship(study, runs_dir, data, classifier(study, runs_dir, data, times),
+                                      times, out_dir)
+            plot_losses(study, out_dir)
+    plot_losses(study, out_dir)
     write_summary(args.study, study, results, times, out_dir)
     print(open(os.path.join(out_dir, "results.md")).read())
     return 0
