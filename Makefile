@@ -8,7 +8,7 @@ REQS := $(if $(GPU),requirements-gpu.txt,requirements.txt)
 STAMP := $(VENV)/.installed$(if $(GPU),-gpu)
 DEMO_DIR ?= demo_run
 
-.PHONY: install test demo clean bench lint
+.PHONY: install test demo clean bench lint paper-small
 
 install: $(STAMP)
 
@@ -23,6 +23,10 @@ test: $(STAMP)
 
 demo: $(STAMP)
 	$(PY) tools/demo.py --out=$(abspath $(DEMO_DIR))
+
+# The real-data study (hours on 2 cores; resumable: rerun to continue). results/quickdraw4/, pretrained/quickdraw4/.
+paper-small: $(STAMP)
+	$(PY) tools/reproduce.py --study quickdraw4
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_batches.py
