@@ -19,6 +19,7 @@ from typing import Callable
 import numpy as np
 
 import fileio
+import safe_npz
 import utils
 
 # Bump whenever the generator's output changes: it names the cache folder.
@@ -373,7 +374,7 @@ def save_preview(path: str, seed: int = 0, per_category: int = 6) -> None:
 
 def _summary(path: str) -> str:
     """One line per file: split sizes and point-count range."""
-    data = utils.read_npz(path)
+    data = safe_npz.read_npz(path)
     lens = np.array([len(s) for k in SPLITS for s in data[k]], dtype=np.int64)
     counts = ", ".join(f"{k}={len(data[k])}" for k in SPLITS)
     if lens.size == 0:

@@ -9,7 +9,8 @@ from cumulative sums, bounding boxes from `np.minimum.reduceat`, and the 3x3
 cell tests from broadcasting the boxes of every piece against every other.
 
 CLI: `python graph_builder.py --show <npz> <index> [--piece K] [--out file.png]`
-draws a sketch, its pieces and the 9 relations of one piece.
+draws a sketch, its pieces and the 9 relations of one piece (the picture is
+`plots.grid_graphs`). Data flows one way: graph_builder imports utils, never back.
 """
 from __future__ import annotations
 
@@ -20,7 +21,10 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
+import safe_npz
 import utils
+from errors import UsageError, guarded
+from safe_npz import DataError
 
 
 def _cell_table() -> np.ndarray:
@@ -99,12 +103,49 @@ def relations_from_boxes(boxes: np.ndarray, counts: np.ndarray, size: int) -> np
     return out.reshape(batch_size, size, size, 9)
 
 
+def piece_layout(pen: np.ndarray, lengths: np.ndarray, max_points: int) -> dict:
+    """Cut flat points into graph nodes (METHOD.md §4); index arrays describing them.
+
+    A node ends at a pen lift or when it holds `max_points` (= max_stroke_len + 1)
+    points, so inside a pen stroke the node of a point is its position in the
+    stroke // max_points. Returns: piece_of_point (global node id), pos_in_piece,
+    piece_start (index of every node's first point), index_in_sketch (of every
+    point's node), counts (nodes per sketch).
+    """
+    if max_points < 1:
+        raise ValueError(f"a node needs room for at least 1 point, got max_points={max_points}")
+    if len(pen) == 0:
+        empty = np.zeros(0, np.int64)
+        return dict(piece_of_point=empty, pos_in_piece=empty, piece_start=empty,
+                    index_in_sketch=empty, counts=np.zeros(len(lengths), np.int64))
+    if np.any(lengths < 1):
+        raise ValueError("every sketch needs at least one point")
+    new_piece = utils.node_starts(pen, lengths, max_points)
+    piece_of_point = np.cumsum(new_piece) - 1
+    piece_start = np.flatnonzero(new_piece)
+    first = utils.offsets(lengths)
+    first_piece = piece_of_point[first]
+    return dict(
+        piece_of_point=piece_of_point,
+        pos_in_piece=np.arange(len(pen)) - piece_start[piece_of_point],
+        piece_start=piece_start,
+        index_in_sketch=piece_of_point - np.repeat(first_piece, lengths),
+        counts=np.add.reduceat(new_piece.astype(np.int64), first),
+    )
+
+
+def pieces_per_sketch(strokes: Sequence[np.ndarray], max_points: int) -> np.ndarray:
+    """Number of graph nodes of every sketch."""
+    flat, lengths = utils.flatten(strokes)
+    return piece_layout(flat[:, 2] > 0.5, lengths, max_points)["counts"]
+
+
 def split_pieces(points: np.ndarray, max_points: int) -> list:
     """Absolute points [N,3] -> nodes of at most max_points points, each an [n,2] array of (x, y)."""
     points = np.asarray(points)
     if len(points) == 0:
         return []
-    layout = utils.piece_layout(points[:, 2] > 0.5, np.array([len(points)]), max_points)
+    layout = piece_layout(points[:, 2] > 0.5, np.array([len(points)]), max_points)
     return np.split(points[:, :2], layout["piece_start"][1:])
 
 
@@ -203,7 +244,10 @@ def caps_loop(sketches: Sequence[np.ndarray]) -> tuple[int, int]:
 def build_batch(strokes: Sequence[np.ndarray], labels: Sequence[int], *, max_points: int,
                 max_nodes: int, max_seq_len: int, re_scale: float = 0.0,
                 rng: np.random.Generator | None = None, pad_to_batch: bool = True) -> dict:
-    """Batch dict (see the data contract) from stroke-3 sketches (normalised units).
+    """Batch dict of model.batch_spec() from stroke-3 sketches (normalised units).
+
+    points [B, S, W, 2] and piece_lengths [B, S] of the (disrupted) nodes,
+    relations [B, S, S, 9], targets [B, T+1, 5] (undisturbed, S0 first), labels [B].
 
     With pad_to_batch the node, point and time axes are padded to the batch's own
     longest, else to max_nodes, max_points and max_seq_len.
@@ -231,15 +275,14 @@ def build_batch_flat(flat: np.ndarray, lengths: np.ndarray, labels: Sequence[int
     seq_len = int(lengths.max()) if pad_to_batch else int(max_seq_len)
     batch = _encoder_inputs(encoder_points, pen, lengths, max_points, max_nodes, pad_to_batch)
     batch["targets"] = _targets(points, pen, lengths, seq_len)
-    batch["seq_lengths"] = lengths.astype(np.int32)
     batch["labels"] = np.asarray(labels, np.int32)
     return batch
 
 
 def _encoder_inputs(points: np.ndarray, pen: np.ndarray, lengths: np.ndarray,
                     max_points: int, max_nodes: int, pad_to_batch: bool) -> dict:
-    """points, piece_lengths, num_nodes and relations of a flat batch."""
-    layout = utils.piece_layout(pen, lengths, max_points)
+    """points, piece_lengths and relations of a flat batch."""
+    layout = piece_layout(pen, lengths, max_points)
     num_nodes = np.minimum(layout["counts"], max_nodes)
     size = int(num_nodes.max()) if pad_to_batch else int(max_nodes)
     batch_size = len(lengths)
@@ -265,7 +308,6 @@ def _encoder_inputs(points: np.ndarray, pen: np.ndarray, lengths: np.ndarray,
     return {
         "points": piece_points.reshape(batch_size, size, width, 2),
         "piece_lengths": piece_lengths.reshape(batch_size, size),
-        "num_nodes": num_nodes.astype(np.int32),
         "relations": relations_from_boxes(boxes, num_nodes, size),
     }
 
@@ -314,15 +356,12 @@ def iterate_batches(split: utils.Split, hps: object, rng: np.random.Generator, *
 
 def _load_sketch(path: str, split: str, index: int) -> np.ndarray:
     """Absolute points of one sketch of an .npz file (raw units)."""
-    try:
-        data = utils.read_npz(path)  # no pickled code runs
-    except utils.DataError as err:
-        raise SystemExit(f"error: {err}") from None
+    data = safe_npz.read_npz(path)  # no pickled code runs
     if split not in data:
-        raise SystemExit(f"{path}: no split '{split}' (keys: {', '.join(data)})")
+        raise DataError(f"{path}: no split '{split}' (keys: {', '.join(data)})")
     sketches = data[split]
     if not 0 <= index < len(sketches):
-        raise SystemExit(f"{path}, split '{split}': index {index} out of range 0..{len(sketches) - 1}")
+        raise DataError(f"{path}, split '{split}': index {index} out of range 0..{len(sketches) - 1}")
     return utils.to_absolute(np.asarray(sketches[index], np.float32))
 
 
@@ -337,81 +376,25 @@ def _default_piece(pieces: list) -> int:
 
 def show(path: str, index: int, piece: int | None = None, out: str = "grid_graphs.png",
          split: str = "train", max_stroke_len: int = -1) -> str:
-    """Draw a sketch, its nodes and the 3x3 grid relations of one node to `out`.
+    """Draw a sketch, its nodes and the 3x3 grid relations of one node to `out` (plots.grid_graphs).
 
     max_stroke_len -1 draws whole pen strokes (the default nodes); 5 the 6-point pieces.
     """
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import plots  # matplotlib only for the picture
 
     points = _load_sketch(path, split, index)
     pieces = split_pieces(points, len(points) if max_stroke_len == -1 else max_stroke_len + 1)
     piece = _default_piece(pieces) if piece is None else piece
     if not 0 <= piece < len(pieces):
-        raise SystemExit(f"--piece {piece} out of range 0..{len(pieces) - 1}")
+        raise UsageError(f"--piece {piece} out of range 0..{len(pieces) - 1}")
     rel = grid_relations(pieces, len(pieces))[piece]  # [n, 9]: cells of `piece` each piece reaches
-    box = piece_boxes(pieces)[piece]
-    fig = plt.figure(figsize=(13, 6.2))
-    grid = fig.add_gridspec(3, 6)
-    _draw_pieces(fig.add_subplot(grid[:, :3]), pieces, piece)
-    for k in range(9):
-        c, r = divmod(k, 3)  # k = 3*column + row; rows grow downwards like the sketch's y
-        _draw_cell(fig.add_subplot(grid[r, 3 + c]), pieces, piece, box, rel[:, k], k)
-    fig.suptitle(f"{path.split('/')[-1]} {split}[{index}]: {len(pieces)} nodes; right: the 3x3 "
-                 f"grid of node {piece} (black), in red the nodes reaching cell k (count in title)")
-    fig.tight_layout()
-    fig.savefig(out, dpi=90)
-    plt.close(fig)
+    title = (f"{path.split('/')[-1]} {split}[{index}]: {len(pieces)} nodes; right: the 3x3 "
+             f"grid of node {piece} (black), in red the nodes reaching cell k (count in title)")
+    plots.grid_graphs(pieces, piece, piece_boxes(pieces)[piece], rel, title, out)
     return out
 
 
-def _draw_pieces(ax: object, pieces: list, chosen: int) -> None:
-    """All pieces, one colour each, with their index at their first point."""
-    from matplotlib import colormaps
-
-    colours = colormaps["tab20"]
-    for i, p in enumerate(pieces):
-        ax.plot(p[:, 0], p[:, 1], "-o", ms=2, lw=3 if i == chosen else 1.5, color=colours(i % 20))
-        ax.annotate(str(i), p[0], fontsize=7)
-    ax.set_title(f"nodes, one colour each (node {chosen} thick)")
-    _finish(ax)
-
-
-def _draw_cell(ax: object, pieces: list, chosen: int, box: np.ndarray, reach: np.ndarray,
-               k: int) -> None:
-    """Relation k: cell k of the chosen piece's grid shaded, the pieces reaching it in red."""
-    from matplotlib.patches import Rectangle
-
-    flat = np.concatenate(pieces)
-    margin = max(0.05 * np.ptp(flat, axis=0).max(), 1e-3)
-    xs = [flat[:, 0].min() - margin, box[0], box[1], flat[:, 0].max() + margin]
-    ys = [flat[:, 1].min() - margin, box[2], box[3], flat[:, 1].max() + margin]
-    c, r = divmod(k, 3)
-    ax.add_patch(Rectangle((xs[c], ys[r]), xs[c + 1] - xs[c], ys[r + 1] - ys[r],
-                           color="tab:blue", alpha=0.12, lw=0))
-    for i, p in enumerate(pieces):
-        colour = "black" if i == chosen else ("tab:red" if reach[i] else "0.8")
-        ax.plot(p[:, 0], p[:, 1], "-", lw=1 if colour == "0.8" else 2, color=colour)
-    for x in box[:2]:
-        ax.axvline(x, color="tab:blue", lw=0.8)
-    for y in box[2:]:
-        ax.axhline(y, color="tab:blue", lw=0.8)
-    others = int(reach.sum() - reach[chosen])
-    ax.set_title(f"k={k} (col {c}, row {r}): {others}", fontsize=8)
-    ax.set_xlim(xs[0], xs[-1])
-    ax.set_ylim(ys[-1], ys[0])  # y points down, as the sketch was drawn
-    ax.set_aspect("equal", adjustable="box")
-    ax.set_xticks([])
-    ax.set_yticks([])
-
-
-def _finish(ax: object) -> None:
-    """Equal axes with y pointing down, as the sketch was drawn."""
-    ax.set_aspect("equal", adjustable="datalim")
-    ax.invert_yaxis()
-
-
+@guarded
 def main(argv: list | None = None) -> int:
     """Command line: --show <npz> <index> [--piece K] [--out file.png]."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

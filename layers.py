@@ -1,7 +1,8 @@
-"""Small tf.Module layers shared by the encoder and the decoder, and mixed-precision helpers."""
+"""Small tf.Module layers shared by the encoder and the decoder, initialisers and mixed-precision helpers."""
 from __future__ import annotations
 
 import contextlib
+import math
 from typing import Iterator
 
 import tensorflow as tf
@@ -45,6 +46,24 @@ def cast_variables(module: tf.Module, dtype: tf.DType) -> Iterator[None]:
 def he_normal(shape: list) -> tf.Tensor:
     """N(0, 2 / fan_in) initial values, fan_in = shape[-2] (the original's dense and GCN init)."""
     return tf.random.normal(shape, stddev=(2.0 / shape[-2]) ** 0.5)
+
+
+def glorot_uniform(shape: tuple[int, int], fan_in: int | None = None) -> tf.Tensor:
+    """Glorot/Xavier uniform draw, limit sqrt(6 / (fan_in + fan_out))."""
+    fan_in = shape[0] if fan_in is None else fan_in
+    limit = math.sqrt(6.0 / (fan_in + shape[1]))
+    return tf.random.uniform(shape, -limit, limit, dtype=tf.float32)
+
+
+def orthogonal(n: int) -> tf.Tensor:
+    """Random orthogonal [n, n] matrix (Haar: QR of a Gaussian, sign-fixed)."""
+    q, r = tf.linalg.qr(tf.random.normal([n, n], dtype=tf.float32))
+    return q * tf.sign(tf.linalg.diag_part(r))[tf.newaxis, :]
+
+
+def lstm_ortho(n: int, blocks: int = 4) -> tf.Tensor:
+    """[n, blocks*n] matrix whose every [n, n] gate block is orthogonal."""
+    return tf.concat([orthogonal(n) for _ in range(blocks)], axis=1)
 
 
 class Dense(tf.Module):

@@ -72,10 +72,8 @@ def batch_spec() -> dict:
     return {
         "points": tf.TensorSpec([None, None, None, 2], f),
         "piece_lengths": tf.TensorSpec([None, None], i),
-        "num_nodes": tf.TensorSpec([None], i),
         "relations": tf.TensorSpec([None, None, None, 9], f),
         "targets": tf.TensorSpec([None, None, 5], f),
-        "seq_lengths": tf.TensorSpec([None], i),
         "labels": tf.TensorSpec([None], i),
     }
 

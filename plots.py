@@ -1,4 +1,4 @@
-"""Matplotlib pictures: sketches side by side (reconstruction grids, sample overviews)."""
+"""Matplotlib pictures: sketches side by side (reconstructions, samples), loss curves, grid graphs."""
 from __future__ import annotations
 
 import matplotlib
@@ -6,6 +6,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib import colormaps  # noqa: E402
+from matplotlib.patches import Rectangle  # noqa: E402
 
 
 def draw_sketch(ax, points: np.ndarray, color: str = "black") -> None:
@@ -67,3 +69,57 @@ def loss_curves(runs: dict[str, list[dict]], path: str, title: str = "") -> None
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
+def grid_graphs(pieces: list, chosen: int, box: np.ndarray, reach: np.ndarray, title: str,
+                path: str) -> None:
+    """Save the nodes of a sketch and, for each of the 9 cells of node `chosen`'s grid, the nodes reaching it.
+
+    box: the chosen node's (x0, x1, y0, y1); reach: [n, 9] relations of the chosen
+    node to every node (graph_builder.grid_relations), drawn by `python graph_builder.py --show`.
+    """
+    fig = plt.figure(figsize=(13, 6.2))
+    grid = fig.add_gridspec(3, 6)
+    _draw_pieces(fig.add_subplot(grid[:, :3]), pieces, chosen)
+    for k in range(9):
+        c, r = divmod(k, 3)  # k = 3*column + row; rows grow downwards like the sketch's y
+        _draw_cell(fig.add_subplot(grid[r, 3 + c]), pieces, chosen, box, reach[:, k], k)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def _draw_pieces(ax: object, pieces: list, chosen: int) -> None:
+    """All pieces, one colour each, with their index at their first point."""
+    colours = colormaps["tab20"]
+    for i, p in enumerate(pieces):
+        ax.plot(p[:, 0], p[:, 1], "-o", ms=2, lw=3 if i == chosen else 1.5, color=colours(i % 20))
+        ax.annotate(str(i), p[0], fontsize=7)
+    ax.set_title(f"nodes, one colour each (node {chosen} thick)")
+    ax.set_aspect("equal", adjustable="datalim")
+    ax.invert_yaxis()  # y points down, as the sketch was drawn
+
+
+def _draw_cell(ax: object, pieces: list, chosen: int, box: np.ndarray, reach: np.ndarray,
+               k: int) -> None:
+    """Relation k: cell k of the chosen piece's grid shaded, the pieces reaching it in red."""
+    flat = np.concatenate(pieces)
+    margin = max(0.05 * np.ptp(flat, axis=0).max(), 1e-3)
+    xs = [flat[:, 0].min() - margin, box[0], box[1], flat[:, 0].max() + margin]
+    ys = [flat[:, 1].min() - margin, box[2], box[3], flat[:, 1].max() + margin]
+    c, r = divmod(k, 3)
+    ax.add_patch(Rectangle((xs[c], ys[r]), xs[c + 1] - xs[c], ys[r + 1] - ys[r],
+                           color="tab:blue", alpha=0.12, lw=0))
+    for i, p in enumerate(pieces):
+        colour = "black" if i == chosen else ("tab:red" if reach[i] else "0.8")
+        ax.plot(p[:, 0], p[:, 1], "-", lw=1 if colour == "0.8" else 2, color=colour)
+    for x in box[:2]:
+        ax.axvline(x, color="tab:blue", lw=0.8)
+    for y in box[2:]:
+        ax.axhline(y, color="tab:blue", lw=0.8)
+    others = int(reach.sum() - reach[chosen])
+    ax.set_title(f"k={k} (col {c}, row {r}): {others}", fontsize=8)
+    ax.set_xlim(xs[0], xs[-1])
+    ax.set_ylim(ys[-1], ys[0])  # y points down, as the sketch was drawn
+    ax.set_aspect("equal", adjustable="box")
+    ax.set_xticks([])
+    ax.set_yticks([])

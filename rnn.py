@@ -1,47 +1,23 @@
-"""Recurrent cells of sketch-rnn (LSTM, layer-norm LSTM, HyperLSTM) and loops over time.
+"""Recurrent cells of sketch-rnn (LSTM, layer-norm LSTM, HyperLSTM) and loops over time (METHOD.md §8).
 
 Every cell keeps ONE flat state tensor `[B, state_size]` so that the decoder's
-initial state is a single `tanh(Dense(y))` and `tf.while_loop` carries a
-single tensor. Gates are split in sketch-rnn's order `i, j, f, o`.
-
-Cells expose two equivalent APIs:
-  * `cell(x_t, state, training)` -- one step, the simple API;
-  * `cell.project_inputs(inputs)` once for all steps, then
-    `cell.step_projected(px_t, state, training)` per step -- the fast path
-    used by `run_rnn`, which hoists the input matmuls out of the time loop.
-
-`training` is a Python bool: recurrent dropout only acts when it is True.
-
-The decoder's loop with a hand-written gradient, and the plain per-block
-HyperLSTM it is tested against, are in `hyper_backward.py` (METHOD.md §8).
+initial state is a single `tanh(Dense(y))`. Gates are split in sketch-rnn's
+order `i, j, f, o`. One step is `cell(x_t, state, training)`, or, with the
+input matmuls hoisted out of a time loop, `cell.project_inputs(inputs)` once
+and `cell.step_projected(px_t, state, training)` per step. `training` is a
+Python bool: recurrent dropout only acts when it is True. The decoder's loop
+with a hand-written gradient is in `hyper_backward.py`.
 """
 from __future__ import annotations
 
-import math
 from typing import Optional, Sequence, Tuple, Union
 
 import tensorflow as tf
 
+from layers import glorot_uniform, lstm_ortho
+
 LN_EPSILON = 1e-3
 HYPER_INIT_SCALE = 0.1  # recurrent batch-norm trick (Cooijmans et al., 2016)
-
-
-def glorot_uniform(shape: Tuple[int, int], fan_in: Optional[int] = None) -> tf.Tensor:
-    """Glorot/Xavier uniform draw, limit sqrt(6 / (fan_in + fan_out))."""
-    fan_in = shape[0] if fan_in is None else fan_in
-    limit = math.sqrt(6.0 / (fan_in + shape[1]))
-    return tf.random.uniform(shape, -limit, limit, dtype=tf.float32)
-
-
-def orthogonal(n: int) -> tf.Tensor:
-    """Random orthogonal [n, n] matrix (Haar: QR of a Gaussian, sign-fixed)."""
-    q, r = tf.linalg.qr(tf.random.normal([n, n], dtype=tf.float32))
-    return q * tf.sign(tf.linalg.diag_part(r))[tf.newaxis, :]
-
-
-def lstm_ortho(n: int, blocks: int = 4) -> tf.Tensor:
-    """[n, blocks*n] matrix whose every [n, n] gate block is orthogonal."""
-    return tf.concat([orthogonal(n) for _ in range(blocks)], axis=1)
 
 
 def layer_norm(x: tf.Tensor, gamma: tf.Tensor, beta: Optional[tf.Tensor],
@@ -82,10 +58,8 @@ class LSTMCell(tf.Module):
     g = tanh(j) (dropout on g only, keep `dropout_keep_prob`, training only);
     c' = c * sigmoid(f + forget_bias) + sigmoid(i) * g;  h' = tanh(c') * sigmoid(o).
     Init: W_xh Glorot uniform, each [n, n] block of W_hh orthogonal, b = 0.
-    State: concat(c, h), size 2n.
-
-    Inside `run_rnn` the state travels as the tuple of its parts (`split_state`)
-    and the weights are read once per call (`loop_params`), because on CPU a
+    State: concat(c, h), size 2n. Loops carry the state as the tuple of its
+    parts (`split_state`) and read the weights once (`loop_params`): on CPU a
     recurrent step costs mostly per-op overhead, forward and backward.
     """
 
@@ -93,11 +67,8 @@ class LSTMCell(tf.Module):
                  use_recurrent_dropout: bool = False, dropout_keep_prob: float = 0.9,
                  name: Optional[str] = None):
         super().__init__(name=name)
-        self.num_units = num_units
-        self.input_size = input_size
-        self.forget_bias = forget_bias
-        self.use_recurrent_dropout = use_recurrent_dropout
-        self.dropout_keep_prob = dropout_keep_prob
+        self.num_units, self.input_size, self.forget_bias = num_units, input_size, forget_bias
+        self.use_recurrent_dropout, self.dropout_keep_prob = use_recurrent_dropout, dropout_keep_prob
         with self.name_scope:
             self.w_xh = tf.Variable(glorot_uniform((input_size, 4 * num_units)), name="W_xh")
             self.w_hh = tf.Variable(lstm_ortho(num_units), name="W_hh")
@@ -195,12 +166,10 @@ class LSTMCell(tf.Module):
 
 
 class LayerNormLSTMCell(LSTMCell):
-    """sketch-rnn layer-norm LSTM: as LSTMCell without bias, with layer norms.
+    """sketch-rnn layer-norm LSTM: LSTMCell without bias, with layer norms; state concat(c, h).
 
-    pre = x W_xh + h W_hh (no bias); each gate block k in (i, j, f, o) becomes
-    LN_k(pre_k) = gamma_k * (pre_k - mean) / sqrt(var + 1e-3) + beta_k;
-    h' = tanh(LN_c(c')) * sigmoid(o). All gammas start at 1, betas at 0.
-    State: concat(c, h), size 2n.
+    Each gate block k of pre = x W_xh + h W_hh becomes gamma_k * (pre_k - mean) /
+    sqrt(var + 1e-3) + beta_k; h' = tanh(LN_c(c')) * sigmoid(o). Gammas start at 1, betas 0.
     """
 
     def _build_extra(self) -> None:
@@ -246,39 +215,31 @@ class HyperLSTMCell(LSTMCell):
       4. gates are layer-normed per block (if use_layer_norm), then as LSTMCell,
          with h' = tanh(LN_c(c')) * sigmoid(o) (sketch-rnn always norms the cell).
 
-    Initial values: W_z = 0, b_z = 1, W_alpha = 0.1 / E, W_zb ~ N(0, 0.01^2),
-    W_beta = 0, b = 0, LN gains 1 and biases 0. Hence at initialisation
-    z_k = 1 (a vector of E ones), scale_k = E * 0.1 / E = 0.1 exactly and
-    add_k = 0, so every gate pre-activation is 0.1 * (x W_xh + h W_hh)_k,
-    whatever the hyper state. W_xh is Glorot uniform over [D, 4n], W_hh
-    blocks orthogonal; the hyper cell's input weights are Glorot uniform with
-    fan_in D + n (its input is [x, h]), held as W_xh [D, 4N] inside the hyper
-    cell and W_hyper_h [n, 4N] here so the x part can be hoisted out of loops.
-    Storage: the 8 per-block sets are concatenated, blocks in the order
-    ix, jx, fx, ox, ih, jh, fh, oh: W_z [N, 8E] (block k = columns kE:(k+1)E),
-    b_z [8E], W_alpha [8, E, n], W_zb [N, 4E], W_beta [4, E, n].
-    State: concat(c, h, hyper_c, hyper_h), size 2n + 2N.
-
-    Computation per step: h [W_hh | W_hyper_h] is one matmul, h_hyper [W_z | W_zb]
-    + [b_z | 0] another, and the 12 block products z_k W_k one batched matmul
-    [12, B, E] x [12, E, n]; the main gates are held gate-major [4, B, n] so
-    that blocks are contiguous slices.
+    Init: W_z = 0, b_z = 1, W_alpha = 0.1 / E, W_zb ~ N(0, 0.01^2), W_beta = 0,
+    b = 0, LN gains 1, biases 0; so at first scale_k = 0.1 exactly and add_k = 0,
+    whatever the hyper state. W_xh Glorot uniform over [D, 4n], W_hh blocks
+    orthogonal; the hyper cell's input weights are Glorot uniform with fan_in
+    D + n (its input is [x, h]), held as W_xh [D, 4N] in the hyper cell and
+    W_hyper_h [n, 4N] here, so that the x part can be hoisted out of loops.
+    Storage, blocks in the order ix, jx, fx, ox, ih, jh, fh, oh: W_z [N, 8E]
+    (block k = columns kE:(k+1)E), b_z [8E], W_alpha [8, E, n], W_zb [N, 4E],
+    W_beta [4, E, n]. State: concat(c, h, hyper_c, hyper_h), size 2n + 2N.
+    A step is three matmuls: h [W_hh | W_hyper_h], h_hyper [W_z | W_zb] + [b_z | 0],
+    and the 12 block products z_k W_k batched; gates stay gate-major [4, B, n].
     """
 
     def __init__(self, num_units: int, input_size: int, hyper_num_units: int = 256,
                  hyper_embedding_size: int = 32, forget_bias: float = 1.0,
                  use_recurrent_dropout: bool = False, dropout_keep_prob: float = 0.9,
                  use_layer_norm: bool = True, name: Optional[str] = None):
-        self.hyper_num_units = hyper_num_units
-        self.hyper_embedding_size = hyper_embedding_size
+        self.hyper_num_units, self.hyper_embedding_size = hyper_num_units, hyper_embedding_size
         self.use_layer_norm = use_layer_norm
         super().__init__(num_units, input_size, forget_bias, use_recurrent_dropout,
                          dropout_keep_prob, name=name)
 
     def _build_extra(self) -> None:
         """Hyper cell, hyper projections and the main cell's bias and layer norms."""
-        n, big_n, e, d = (self.num_units, self.hyper_num_units,
-                          self.hyper_embedding_size, self.input_size)
+        n, big_n, e, d = self.num_units, self.hyper_num_units, self.hyper_embedding_size, self.input_size
         hyper_cls = LayerNormLSTMCell if self.use_layer_norm else LSTMCell
         self.hyper_cell = hyper_cls(big_n, d, name="hyper_cell")
         # The original hyper W_xh is one [D + n, 4N] Glorot matrix over [x, h].
@@ -385,14 +346,12 @@ def make_cell(kind: str, num_units: int, input_size: int, forget_bias: float = 1
 def run_rnn(cell: LSTMCell, inputs: tf.Tensor, lengths: Optional[tf.Tensor] = None,
             initial_state: Optional[tf.Tensor] = None,
             training: bool = False) -> Tuple[tf.Tensor, tf.Tensor]:
-    """Run `cell` over inputs [B, T, D] -> (outputs [B, T, H], final_state).
+    """Run `cell` over inputs [B, T, D] -> (outputs [B, T, H], final_state); T may be dynamic.
 
-    Past a sequence's length its state is carried unchanged and its outputs
-    are zero, so final_state is the state after its last valid step
-    (the initial state when the length is 0). T may be dynamic. (A Python
-    unroll of the 6-step pieces measured slower than tf.while_loop, forward
-    and backward.) Gradients by autodiff; see hyper_backward.run for the
-    decoder's hand-differentiated twin.
+    Past a sequence's length its state is carried unchanged and its outputs are
+    zero, so final_state is the state after its last valid step (the initial state
+    for length 0). Gradients by autodiff (hyper_backward.run is the decoder's
+    hand-differentiated twin); a Python unroll of 6-step pieces measured slower.
     """
     inputs = tf.convert_to_tensor(inputs)
     batch, steps = tf.shape(inputs)[0], tf.shape(inputs)[1]
@@ -420,19 +379,16 @@ def run_rnn(cell: LSTMCell, inputs: tf.Tensor, lengths: Optional[tf.Tensor] = No
         h, new_parts = step(t, [ta.read(t) for ta in proj_tas], parts)
         return t + 1, new_parts, out_ta.write(t, h)
 
-    _, parts, out_ta = tf.while_loop(
-        lambda t, *_: t < steps, body, (tf.constant(0), parts, out_ta),
-        maximum_iterations=steps)
+    _, parts, out_ta = tf.while_loop(lambda t, *_: t < steps, body, (tf.constant(0), parts, out_ta),
+                                     maximum_iterations=steps)
     return time_major(out_ta.stack()), cell.join_state(parts)
-
 
 
 def bidirectional_last(fw_cell: LSTMCell, bw_cell: LSTMCell, inputs: tf.Tensor,
                        lengths: tf.Tensor, training: bool = False) -> tf.Tensor:
-    """[h_fw at the last valid step, h_bw after the reversed valid part] -> [B, 2H].
+    """[h_fw at the last valid step, h_bw after the reversed valid part] -> [B, 2H], in inputs' dtype.
 
-    Computes in the dtype of `inputs`. Length-0 sequences give zeros (both final
-    states stay the zero state). Same results as two `run_rnn` calls with lengths,
+    Length-0 sequences give zeros. Same results as two `run_rnn` calls with lengths,
     but each step only computes the sequences still running (see _run_sorted).
     """
     lengths = tf.cast(lengths, tf.int32)
@@ -440,10 +396,8 @@ def bidirectional_last(fw_cell: LSTMCell, bw_cell: LSTMCell, inputs: tf.Tensor,
     sorted_lengths = tf.gather(lengths, order)
     forward = tf.gather(inputs, order)
     backward = tf.reverse_sequence(forward, sorted_lengths, seq_axis=1, batch_axis=0)
-    fw_state, bw_state = _run_sorted((fw_cell, bw_cell), (forward, backward), sorted_lengths,
-                                     training)
-    out = tf.concat([fw_cell.output_from_state(fw_state), bw_cell.output_from_state(bw_state)],
-                    axis=1)
+    fw_state, bw_state = _run_sorted((fw_cell, bw_cell), (forward, backward), sorted_lengths, training)
+    out = tf.concat([fw_cell.output_from_state(fw_state), bw_cell.output_from_state(bw_state)], axis=1)
     return tf.gather(out, tf.math.invert_permutation(order))
 
 
@@ -458,11 +412,10 @@ def _run_sorted(cells: Sequence[LSTMCell], inputs: Sequence[tf.Tensor], lengths:
                 training: bool) -> Tuple[tf.Tensor, ...]:
     """Final states of several cells, each over its own inputs [B, T, D], in one time loop.
 
-    `lengths` must be sorted in descending order, so the sequences still running at
-    step t are the first n_t rows: a step computes only those and carries the rest
-    unchanged. With stroke nodes (up to ~130 points, most of them far shorter) this
-    does the work of the real points instead of the padded ones. The cells run in
-    the same loop because they are independent: the executor overlaps them.
+    `lengths` sorted in descending order: the sequences still running at step t are
+    the first n_t rows, and a step computes only those (with stroke nodes of up to
+    ~130 points, most far shorter, the real points instead of the padded ones). The
+    independent cells share the loop so that the executor overlaps them.
     """
     batch = tf.shape(lengths)[0]
     steps = tf.reduce_max(tf.concat([lengths, [0]], axis=0))

@@ -1,40 +1,31 @@
-"""Sketch data: loading sketch-rnn .npz files, conversions, augmentation, disruption, batches.
+"""Sketch data: loading the checked splits, conversions, caps, normalisation, augmentation, disruption.
 
-Numpy only. Batches work on a *flat* layout: the points of many sketches
-concatenated into one `[N, 3]` array plus a `lengths` vector, so that every
-per-sketch or per-stroke operation is one vectorised numpy call
-(`np.*.reduceat`, `np.repeat`, `np.cumsum`) instead of a Python loop.
+METHOD.md §1 (data, augmentation), §2 (stroke-3 and 5-D sequences), §3
+(disruption) and §4's caps. Numpy only. Batches work on a *flat* layout: the
+points of many sketches concatenated into one `[N, 3]` array plus a `lengths`
+vector, so that every per-sketch or per-stroke operation is one vectorised
+numpy call (`np.*.reduceat`, `np.repeat`, `np.cumsum`) instead of a Python loop.
+Reading and checking an .npz file is `safe_npz`'s job; the layout of graph
+nodes and the batches are `graph_builder`'s.
 """
 from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 import os
-import pickle
 import warnings
-import zipfile
-from typing import IO, Sequence
+from typing import Sequence
 
 import numpy as np
 
-from errors import UserError
+from safe_npz import SPLITS, DataError, DataWarning, check_split, read_splits
 
 log = logging.getLogger(__name__)
 
-SPLITS = ("train", "valid", "test")
-CLIP = 1000.0
 CANVAS = 48.0  # side of the pixel canvas the augmentation shift keeps sketches on
 # QuickDraw names the file differently from the category of the paper.
 FILE_ALIASES = {"The Great Wall": ("The Great Wall of China",)}
 
-
-class DataError(UserError):
-    """Bad input data; the message is one line naming file, split, sketch and problem."""
-
-
-class DataWarning(UserWarning):
-    """Sketches dropped (too short, or longer than max_seq_len) or offsets clipped while loading."""
 
 
 @dataclasses.dataclass
@@ -166,41 +157,21 @@ def absolute_flat(deltas: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     return total - np.repeat(base, lengths, axis=0)
 
 
-def piece_layout(pen: np.ndarray, lengths: np.ndarray, max_points: int) -> dict:
-    """Cut flat points into graph nodes (METHOD.md §4); index arrays describing them.
 
-    A node ends at a pen lift or when it holds `max_points` (= max_stroke_len + 1)
-    points, so inside a pen stroke the node of a point is its position in the
-    stroke // max_points. Returns: piece_of_point (global node id), pos_in_piece,
-    piece_start (index of every node's first point), index_in_sketch (of every
-    point's node), counts (nodes per sketch).
-    """
+def node_starts(pen: np.ndarray, lengths: np.ndarray, max_points: int) -> np.ndarray:
+    """Boolean [N]: True where a graph node starts: a pen stroke's start, then every max_points points."""
+    return position_in_run(run_starts(pen, lengths)) % max_points == 0
+
+
+def node_counts(pen: np.ndarray, lengths: np.ndarray, max_points: int) -> np.ndarray:
+    """Graph nodes of every flat sketch (METHOD.md §4; their layout is graph_builder.piece_layout)."""
     if max_points < 1:
         raise ValueError(f"a node needs room for at least 1 point, got max_points={max_points}")
     if len(pen) == 0:
-        empty = np.zeros(0, np.int64)
-        return dict(piece_of_point=empty, pos_in_piece=empty, piece_start=empty,
-                    index_in_sketch=empty, counts=np.zeros(len(lengths), np.int64))
+        return np.zeros(len(lengths), np.int64)
     if np.any(lengths < 1):
         raise ValueError("every sketch needs at least one point")
-    new_piece = position_in_run(run_starts(pen, lengths)) % max_points == 0
-    piece_of_point = np.cumsum(new_piece) - 1
-    piece_start = np.flatnonzero(new_piece)
-    first = offsets(lengths)
-    first_piece = piece_of_point[first]
-    return dict(
-        piece_of_point=piece_of_point,
-        pos_in_piece=np.arange(len(pen)) - piece_start[piece_of_point],
-        piece_start=piece_start,
-        index_in_sketch=piece_of_point - np.repeat(first_piece, lengths),
-        counts=np.add.reduceat(new_piece.astype(np.int64), first),
-    )
-
-
-def pieces_per_sketch(strokes: Sequence[np.ndarray], max_points: int) -> np.ndarray:
-    """Number of graph nodes of every sketch."""
-    flat, lengths = flatten(strokes)
-    return piece_layout(flat[:, 2] > 0.5, lengths, max_points)["counts"]
+    return np.add.reduceat(node_starts(pen, lengths, max_points).astype(np.int64), offsets(lengths))
 
 
 def stroke_lengths(pen: np.ndarray, lengths: np.ndarray) -> np.ndarray:
@@ -242,223 +213,6 @@ def _category_file(data_dir: str, category: str) -> str:
                     f".npz files in {data_dir}: {', '.join(present) or 'none'}")
 
 
-def _read_splits(path: str, limit: int) -> dict:
-    """The three split arrays of one .npz file, each cut to `limit` sketches."""
-    with _open_npz(path) as archive:
-        members = _npy_members(archive)
-        out = {}
-        for split in SPLITS:
-            if split not in members:
-                raise DataError(f"{path}, split '{split}': key missing "
-                                f"(keys present: {', '.join(sorted(members)) or 'none'})")
-            out[split] = _read_member(archive, members[split], f"{path}, split '{split}'")[:limit]
-    return out
-
-
-def check_file(path: str) -> int:
-    """Usable sketches of an .npz file that passes the loader's checks (read safely); DataError otherwise."""
-    splits = _read_splits(path, None)
-    return sum(len(_check_split(path, name, arr)[1]) for name, arr in splits.items())
-
-
-# Safe .npz reading. np.load(allow_pickle=True) runs whatever a crafted pickle asks
-# for; the sketch-rnn format needs pickled object arrays, so the archive is read
-# here with an unpickler that can only rebuild plain numpy arrays.
-MAX_NPY_HEADER = 10000  # bytes; numpy's own default limit for .npy headers
-
-
-class _SketchArray(np.ndarray):
-    """ndarray whose pickled state is checked before numpy allocates memory for it."""
-
-    def __setstate__(self, state: object) -> None:
-        _check_array_state(state)
-        super().__setstate__(state)
-
-
-def _check_array_state(state: object) -> None:
-    """Refuse an ndarray state whose shape does not match the data it carries."""
-    if not isinstance(state, tuple) or len(state) not in (4, 5):
-        raise pickle.UnpicklingError("malformed array state")
-    shape, dtype, data = state[-4], state[-3], state[-1]
-    if not isinstance(dtype, np.dtype):
-        raise pickle.UnpicklingError("malformed array dtype")
-    count = _count(shape)
-    if dtype == np.dtype(object):
-        ok = isinstance(data, list) and len(data) == count
-    else:
-        ok = (not dtype.hasobject and isinstance(data, (bytes, bytearray, str))
-              and len(data) == count * dtype.itemsize)
-    if not ok:
-        raise pickle.UnpicklingError(f"array data does not match its shape {shape}")
-
-
-def _count(shape: object) -> int:
-    """Number of elements of a pickled shape; UnpicklingError unless a tuple of ints >= 0."""
-    if not isinstance(shape, tuple) or not all(type(n) is int and n >= 0 for n in shape):
-        raise pickle.UnpicklingError(f"malformed array shape {shape!r}")
-    return math.prod(shape)
-
-
-def _reconstruct(subtype: type, shape: object, dtype: object) -> np.ndarray:
-    """numpy's pickle constructor, limited to the empty placeholder numpy itself pickles."""
-    if subtype is not _SketchArray or _count(shape) > 1:
-        raise pickle.UnpicklingError("unexpected array constructor arguments")
-    return _numpy_reconstruct(_SketchArray, shape, dtype)
-
-
-try:
-    from numpy._core.multiarray import _reconstruct as _numpy_reconstruct
-except ImportError:  # numpy 1.x
-    from numpy.core.multiarray import _reconstruct as _numpy_reconstruct
-# The only globals a pickled numpy array refers to (numpy 1.x writes numpy.core, 2.x numpy._core).
-_PICKLE_GLOBALS = {
-    ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
-    ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
-    ("numpy", "ndarray"): _SketchArray,
-    ("numpy", "dtype"): np.dtype,
-}
-
-
-class _ArrayUnpickler(pickle.Unpickler):
-    """Unpickler that rebuilds numpy arrays and plain Python values, and nothing else."""
-
-    def find_class(self, module: str, name: str) -> object:
-        """Only the numpy array constructors; anything else is refused before it is imported."""
-        try:
-            return _PICKLE_GLOBALS[(module, name)]
-        except KeyError:
-            raise DataError(f"pickle refers to {module}.{name}, which is not allowed "
-                            "in a sketch file (refused without running it)") from None
-
-
-def _plain(arr: np.ndarray) -> np.ndarray:
-    """The unpickled array and its elements as plain ndarrays (not _SketchArray)."""
-    arr = arr.view(np.ndarray)
-    if arr.dtype == object:
-        flat = arr.reshape(-1)  # a view: an unpickled array is contiguous
-        for i, item in enumerate(flat):
-            if isinstance(item, np.ndarray):
-                flat[i] = item.view(np.ndarray)
-    return arr
-
-
-def _open_npz(path: str) -> zipfile.ZipFile:
-    """The .npz file as a zip archive; DataError when it is not one."""
-    try:
-        return zipfile.ZipFile(path)
-    except Exception as err:  # BadZipFile, OSError, ValueError, ... for a non-zip file
-        raise DataError(f"{path}: not an .npz archive ({type(err).__name__}: "
-                        f"{str(err).splitlines()[0] if str(err) else ''})") from None
-
-
-def _npy_members(archive: zipfile.ZipFile) -> dict:
-    """{key: member name} of the .npy members (np.load's keys: the name without .npy)."""
-    names = archive.namelist()
-    return {name[:-4] if name.endswith(".npy") else name: name for name in names}
-
-
-def _read_member(archive: zipfile.ZipFile, name: str, where: str) -> np.ndarray:
-    """One .npy member of an archive, object arrays unpickled safely; DataError when damaged."""
-    try:
-        with archive.open(name) as f:
-            return _read_npy(f, archive.getinfo(name).file_size)
-    except DataError as err:
-        raise DataError(f"{where}: {err}") from None
-    except Exception as err:  # a damaged member: zip, zlib, header or pickle errors
-        detail = str(err).splitlines()[0][:200] if str(err) else ""
-        detail = f": {detail}" if detail else ""
-        raise DataError(f"{where}: unreadable ({type(err).__name__}{detail})") from None
-
-
-def _read_npy(f: IO[bytes], size: int) -> np.ndarray:
-    """Array of an open .npy stream of `size` bytes (header parsed by numpy, data checked here)."""
-    version = np.lib.format.read_magic(f)
-    if version == (1, 0):
-        shape, fortran, dtype = np.lib.format.read_array_header_1_0(f, max_header_size=MAX_NPY_HEADER)
-    elif version == (2, 0):
-        shape, fortran, dtype = np.lib.format.read_array_header_2_0(f, max_header_size=MAX_NPY_HEADER)
-    else:
-        raise DataError(f"unsupported .npy format version {version}")
-    count = math.prod(shape)
-    if dtype.hasobject:
-        arr = _ArrayUnpickler(f, encoding="latin1").load()
-        if not isinstance(arr, np.ndarray) or arr.shape != tuple(shape):
-            raise DataError(f"pickled data is not the {tuple(shape)} array its header announces")
-        return _plain(arr)
-    if count * dtype.itemsize > size:
-        raise DataError(f"header announces {count} {dtype} values, more than the member holds")
-    data = f.read(count * dtype.itemsize)
-    if len(data) != count * dtype.itemsize:
-        raise DataError("truncated array data")
-    return np.frombuffer(data, dtype, count).reshape(shape, order="F" if fortran else "C")
-
-
-def read_npz(path: str) -> dict:
-    """{key: array} of every member of an .npz file, read without running any pickled code."""
-    with _open_npz(path) as archive:
-        return {key: _read_member(archive, name, f"{path}, key '{key}'")
-                for key, name in _npy_members(archive).items()}
-
-
-def _describe(obj: object) -> str:
-    """Short description of a bad sketch object for an error message."""
-    if isinstance(obj, np.ndarray):
-        return f"{obj.dtype} array of shape {obj.shape}"
-    return type(obj).__name__
-
-
-def _check_split(path: str, split: str, arr: object) -> tuple[np.ndarray, np.ndarray]:
-    """Validate a split array; returns (flat float32 clipped points, lengths)."""
-    where = f"{path}, split '{split}'"
-    if not (isinstance(arr, np.ndarray) and arr.ndim == 1 and arr.dtype == object):
-        raise DataError(f"{where}: expected a 1-D object array of [N,3] sketches, got {_describe(arr)}")
-    sketches = []
-    for i, sketch in enumerate(arr):
-        if not isinstance(sketch, np.ndarray):
-            try:
-                sketch = np.asarray(sketch)
-            except Exception:
-                sketch = None
-        if (sketch is None or sketch.ndim != 2 or sketch.shape[1] != 3
-                or sketch.dtype.kind not in "biuf"):
-            raise DataError(f"{where}, sketch {i}: expected a numeric [N,3] array, "
-                            f"got {_describe(arr[i])}")
-        if len(sketch) == 0:
-            raise DataError(f"{where}, sketch {i}: empty sketch (0 points)")
-        sketches.append(sketch)
-    lengths = np.fromiter((len(s) for s in sketches), dtype=np.int64, count=len(sketches))
-    flat = np.concatenate(sketches) if sketches else np.zeros((0, 3))
-    _check_values(where, flat, lengths)
-    _warn_clipped(where, flat, lengths)
-    return np.clip(flat, -CLIP, CLIP).astype(np.float32), lengths
-
-
-def _warn_clipped(where: str, flat: np.ndarray, lengths: np.ndarray) -> None:
-    """DataWarning counting the offsets beyond +-CLIP (clipped as the original does, but not silently)."""
-    outside = np.abs(flat[:, :2]) > CLIP
-    if not outside.any():
-        return
-    sketch = np.repeat(np.arange(len(lengths)), lengths)[outside.any(axis=1)]
-    hit = np.unique(sketch)
-    shown = ", ".join(map(str, hit[:10])) + (", ..." if len(hit) > 10 else "")
-    sketches = f"{len(hit)} sketch" + ("es" if len(hit) != 1 else "")
-    warnings.warn(f"{where}: clipped {int(outside.sum())} offsets in {sketches} to "
-                  f"+-{CLIP:g} (largest {float(np.abs(flat[:, :2]).max()):g}; sketches {shown})",
-                  DataWarning, stacklevel=4)
-
-
-def _check_values(where: str, flat: np.ndarray, lengths: np.ndarray) -> None:
-    """DataError naming the first sketch with a non-finite value or a bad pen state."""
-    bad_value = ~np.isfinite(flat).all(axis=1)
-    bad_pen = (flat[:, 2] != 0) & (flat[:, 2] != 1)
-    for bad, problem in ((bad_value, "non-finite value"), (bad_pen, "pen_lifted not 0 or 1")):
-        if bad.any():
-            row = int(np.argmax(bad))
-            i = int(np.searchsorted(np.cumsum(lengths), row, side="right"))
-            point = row - int(offsets(lengths)[i])
-            raise DataError(f"{where}, sketch {i}: {problem} at point {point}: {flat[row].tolist()}")
-
-
 def _filter(where: str, flat: np.ndarray, lengths: np.ndarray,
             max_seq_len: int) -> tuple[np.ndarray, np.ndarray]:
     """Drop too short (and too long, for an explicit max_seq_len) sketches, with counted warnings."""
@@ -494,14 +248,14 @@ def load_dataset(data_dir: str, categories: list, num_per_category: int = 70000,
     parts = {s: [] for s in SPLITS}  # split -> [(flat, lengths, label)]
     for label, category in enumerate(categories):
         path = _category_file(data_dir, category)
-        for split, arr in _read_splits(path, num_per_category).items():
+        for split, arr in read_splits(path, num_per_category).items():
             where = f"{path}, split '{split}'"
-            flat, lengths = _check_split(path, split, arr)
+            flat, lengths = check_split(path, split, arr)
             flat, lengths = _filter(where, flat, lengths, max(max_seq_len, 0))
             parts[split].append((flat, lengths, label))
     merged = {s: _merge(parts[s]) for s in SPLITS}
     _refuse_empty_splits(data_dir, categories, merged)
-    caps = data_caps(merged, max_seq_len, max_stroke_len, max_strokes_num)
+    caps, nodes = data_caps(merged, max_seq_len, max_stroke_len, max_strokes_num)
     scale_factor = _scale_factor(data_dir, merged["train"][0])
     splits = {}
     for s in SPLITS:
@@ -509,14 +263,17 @@ def load_dataset(data_dir: str, categories: list, num_per_category: int = 70000,
         flat[:, :2] /= scale_factor
         strokes = np.split(flat, np.cumsum(lengths)[:-1]) if len(lengths) else []
         splits[s] = Split(s, strokes, labels)
-    cut = _cut_counts(merged, caps["max_stroke_len"] + 1, caps["max_strokes_num"])
+    cut = _cut_counts(merged, nodes, caps["max_strokes_num"])
     return Dataset(list(categories), splits["train"], splits["valid"], splits["test"],
                    scale_factor, cut_sketches=cut, **caps)
 
 
-def data_caps(merged: dict, max_seq_len: int, max_stroke_len: int, max_strokes_num: int) -> dict:
-    """max_seq_len, max_stroke_len and max_strokes_num, each computed unless given (METHOD.md §1, §4).
+def data_caps(merged: dict, max_seq_len: int, max_stroke_len: int,
+              max_strokes_num: int) -> tuple[dict, np.ndarray]:
+    """The caps, each computed unless given, and the nodes of every sketch (METHOD.md §1, §4).
 
+    Returns ({max_seq_len, max_stroke_len, max_strokes_num}, node counts of the
+    sketches of all splits in SPLITS order, nodes of max_stroke_len + 1 points).
     `merged` maps a split to (flat points, lengths, ...). The node cap counts pen
     strokes, as the original does, when max_stroke_len is computed; with an explicit
     max_stroke_len (e.g. 5, the 6-point pieces) it counts nodes, so that long
@@ -529,12 +286,11 @@ def data_caps(merged: dict, max_seq_len: int, max_stroke_len: int, max_strokes_n
     computed_nodes = max_stroke_len == -1
     if computed_nodes:
         max_stroke_len = percentile_999(stroke_lengths(pen, lengths))
+    nodes = node_counts(pen, lengths, max_stroke_len + 1)
     if max_strokes_num <= 0:
-        counts = (strokes_per_sketch(pen, lengths) if computed_nodes
-                  else piece_layout(pen, lengths, max_stroke_len + 1)["counts"])
-        max_strokes_num = percentile_999(counts)
+        max_strokes_num = percentile_999(strokes_per_sketch(pen, lengths) if computed_nodes else nodes)
     return {"max_seq_len": int(max_seq_len), "max_stroke_len": int(max_stroke_len),
-            "max_strokes_num": int(max_strokes_num)}
+            "max_strokes_num": int(max_strokes_num)}, nodes
 
 
 def _refuse_empty_splits(data_dir: str, categories: list, merged: dict) -> None:
@@ -566,10 +322,10 @@ def _scale_factor(data_dir: str, train_flat: np.ndarray) -> float:
     return scale
 
 
-def _cut_counts(merged: dict, max_points: int, cap: int) -> dict:
+def _cut_counts(merged: dict, nodes: np.ndarray, cap: int) -> dict:
     """Sketches per split with more nodes than the cap (they lose their last nodes); logged."""
-    cut = {s: int(np.sum(piece_layout(merged[s][0][:, 2] > 0.5, merged[s][1], max_points)["counts"] > cap))
-           for s in SPLITS}
+    per_split = np.split(nodes, np.cumsum([len(merged[s][1]) for s in SPLITS])[:-1])
+    cut = {s: int(np.sum(n > cap)) for s, n in zip(SPLITS, per_split)}
     if any(cut.values()):
         log.warning("node cap %d nodes: %s sketches have more nodes and lose their last ones",
                     cap, ", ".join(f"{n} {s}" for s, n in cut.items()))

@@ -31,7 +31,7 @@ def test_write_text(tmp_path):
 def test_atomic_savez_is_reproducible_readable_and_leaves_no_temp(tmp_path):
     import numpy as np
 
-    import utils
+    import safe_npz
 
     sketches = np.empty(2, object)
     sketches[0], sketches[1] = np.ones((3, 3), np.int16), np.zeros((2, 3), np.int16)
@@ -40,7 +40,7 @@ def test_atomic_savez_is_reproducible_readable_and_leaves_no_temp(tmp_path):
     fileio.atomic_savez(str(tmp_path / "b.npz"), arrays)
     assert (tmp_path / "a.npz").read_bytes() == (tmp_path / "b.npz").read_bytes()
     assert oct(os.stat(tmp_path / "a.npz").st_mode & 0o777) == "0o644"
-    got = utils.read_npz(str(tmp_path / "a.npz"))
+    got = safe_npz.read_npz(str(tmp_path / "a.npz"))
     np.testing.assert_array_equal(got["plain"], np.arange(5))
     np.testing.assert_array_equal(got["train"][1], sketches[1])
     assert sorted(os.listdir(tmp_path)) == ["a.npz", "b.npz"]

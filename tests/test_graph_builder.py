@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import graph_builder as gb
+import safe_npz
 import utils
 from conftest import REAL_DATA, strokes_of
 
@@ -177,6 +178,16 @@ def stroke3(*strokes):
     return utils.to_stroke3(points(*strokes))
 
 
+def num_nodes(batch):
+    """Nodes of every sketch of a batch (a kept node holds at least one point)."""
+    return (batch["piece_lengths"] > 0).sum(axis=1)
+
+
+def seq_lengths(batch):
+    """Points of every sketch of a batch: the target rows before the end-of-sketch rows, S0 aside."""
+    return (batch["targets"][:, 1:, 4] == 0).sum(axis=1)
+
+
 def test_build_batch_shapes_padding_and_targets():
     a = stroke3([(0, 0), (1, 0), (2, 0)], [(0, 1), (0, 2)])  # 5 points, 2 pieces of len 3
     b = stroke3([(i, i) for i in range(7)])  # 7 points: pieces of 3, 3, 1
@@ -184,17 +195,17 @@ def test_build_batch_shapes_padding_and_targets():
     assert batch["points"].shape == (2, 3, 3, 2)
     assert batch["relations"].shape == (2, 3, 3, 9)
     assert batch["targets"].shape == (2, 8, 5)
-    np.testing.assert_array_equal(batch["num_nodes"], [2, 3])
+    assert sorted(batch) == ["labels", "piece_lengths", "points", "relations", "targets"]
+    np.testing.assert_array_equal(num_nodes(batch), [2, 3])
     np.testing.assert_array_equal(batch["piece_lengths"], [[3, 2, 0], [3, 3, 1]])
-    np.testing.assert_array_equal(batch["seq_lengths"], [5, 7])
+    np.testing.assert_array_equal(seq_lengths(batch), [5, 7])
     np.testing.assert_array_equal(batch["labels"], [3, 1])
     np.testing.assert_allclose(batch["points"][0, 1], [[0, 1], [0, 2], [0, 0]])
     np.testing.assert_allclose(batch["points"][1, 2], [[6, 6], [0, 0], [0, 0]])
     assert not batch["points"][0, 2].any() and not batch["relations"][0, 2].any()
     assert not batch["relations"][0, :, 2].any()
     for key, dtype in [("points", np.float32), ("relations", np.float32), ("targets", np.float32),
-                       ("piece_lengths", np.int32), ("num_nodes", np.int32),
-                       ("seq_lengths", np.int32), ("labels", np.int32)]:
+                       ("piece_lengths", np.int32), ("labels", np.int32)]:
         assert batch[key].dtype == dtype, key
     targets = batch["targets"][0]
     np.testing.assert_array_equal(targets[0], [0, 0, 1, 0, 0])  # S0
@@ -213,7 +224,7 @@ def test_build_batch_relations_equal_grid_relations_of_its_pieces():
         batch = gb.build_batch(sketches, [0] * 4, max_points=4, max_nodes=8, max_seq_len=40,
                                re_scale=re_scale, rng=np.random.default_rng(4))
         for b in range(4):
-            n = batch["num_nodes"][b]
+            n = num_nodes(batch)[b]
             pieces = [batch["points"][b, k, :batch["piece_lengths"][b, k]] for k in range(n)]
             np.testing.assert_array_equal(batch["relations"][b], gb.grid_relations(pieces, 8))
             if re_scale == 0:
@@ -230,9 +241,9 @@ def test_build_batch_without_batch_padding_uses_caps():
     batch = gb.build_batch([a], [0], max_points=6, max_nodes=3, max_seq_len=25, pad_to_batch=False)
     assert batch["points"].shape == (1, 3, 6, 2)
     assert batch["targets"].shape == (1, 26, 5)
-    assert batch["num_nodes"][0] == 3  # the 4th piece is past the cap
+    assert num_nodes(batch)[0] == 3  # the 4th piece is past the cap
     np.testing.assert_array_equal(batch["piece_lengths"][0], [6, 6, 6])
-    assert batch["seq_lengths"][0] == 20  # the decoder still redraws the whole sketch
+    assert seq_lengths(batch)[0] == 20  # the decoder still redraws the whole sketch
 
 
 def test_build_batch_rejects_bad_arguments():
@@ -271,7 +282,7 @@ def real_files(folder: str) -> list:
 
 def raw_sketches(folder: str, name: str) -> list:
     """Every sketch of train, valid and test of one file, raw units, float32."""
-    data = utils.read_npz(os.path.join(folder, name + ".npz"))
+    data = safe_npz.read_npz(os.path.join(folder, name + ".npz"))
     return [np.asarray(s, np.float32) for split in utils.SPLITS for s in data[split]]
 
 
@@ -284,7 +295,7 @@ def assert_batch_matches_loop(sketches: list, max_stroke_len: int) -> None:
         for b, sketch in enumerate(chunk):
             nodes = gb.split_nodes_loop(utils.to_absolute(sketch), max_stroke_len)
             n = len(nodes)
-            assert batch["num_nodes"][b] == n
+            assert num_nodes(batch)[b] == n
             assert batch["piece_lengths"][b, :n].tolist() == [len(node) for node in nodes]
             for k, node in enumerate(nodes):
                 np.testing.assert_array_equal(batch["points"][b, k, :len(node)], node)
@@ -343,7 +354,7 @@ def test_iterate_batches_full_batches_in_order():
     for b, batch in enumerate(batches):
         for k in range(3):
             s = split.strokes[3 * b + k]
-            assert batch["seq_lengths"][k] == len(s)
+            assert seq_lengths(batch)[k] == len(s)
             np.testing.assert_allclose(batch["targets"][k, 1:len(s) + 1, :2],
                                        utils.to_absolute(s)[:, :2], atol=1e-6)
 

@@ -1,4 +1,4 @@
-"""layers.py: He-normal initial values and the batch norm's moving statistics, by hand."""
+"""layers.py: He-normal, Glorot and orthogonal initial values; the batch norm's moving statistics."""
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -14,6 +14,17 @@ def test_he_normal_has_variance_two_over_fan_in():
     w = layers.he_normal([3, 200, 400]).numpy()
     assert abs(w.mean()) < 0.005
     assert w.std() == pytest.approx((2.0 / 200) ** 0.5, rel=0.01)
+
+
+def test_glorot_uniform_limit_and_orthogonal_gate_blocks():
+    tf.random.set_seed(0)
+    w = layers.glorot_uniform((30, 50), fan_in=70).numpy()
+    limit = (6.0 / (70 + 50)) ** 0.5
+    assert w.shape == (30, 50) and np.abs(w).max() <= limit and np.abs(w).max() > 0.9 * limit
+    blocks = np.split(layers.lstm_ortho(6).numpy(), 4, axis=1)
+    for block in blocks:
+        np.testing.assert_allclose(block @ block.T, np.eye(6), atol=1e-5)
+    assert not np.allclose(blocks[0], blocks[1])
 
 
 def test_gcn_and_every_dense_layer_are_he_normal():

@@ -31,6 +31,14 @@ def make_batch(hps, seed=0, lengths=(9, 14, 7, 20)):
     return {k: tf.convert_to_tensor(v) for k, v in batch.items()}
 
 
+def test_batch_spec_is_what_graph_builder_builds():
+    """Every key of a batch is in batch_spec with a compatible shape and dtype, and nothing else."""
+    batch, spec = make_batch(TINY), model_lib.batch_spec()
+    assert set(batch) == set(spec)
+    for key, value in batch.items():
+        assert spec[key].is_compatible_with(value), key
+
+
 def numpy_loss(out, targets, num_mixture, training):
     """float64 reference of METHOD.md §7 written from the formulas."""
     out, targets = out.astype(np.float64), targets.astype(np.float64)

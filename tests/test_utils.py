@@ -1,9 +1,10 @@
-"""Data loading, checks, conversions, augmentation, disruption and batch iteration."""
+"""utils: data loading, caps, conversions, augmentation and disruption."""
 import logging
 
 import numpy as np
 import pytest
 
+import graph_builder
 import utils
 from conftest import strokes_of
 from utils import DataError, DataWarning
@@ -83,7 +84,8 @@ def test_load_dataset_statistics_and_normalisation(tmp_path):
     np.testing.assert_allclose(ds.train.strokes[6][:, :2] * ds.scale_factor,
                                np.clip(raw[6][:, :2], -1000, 1000), rtol=1e-5)
     np.testing.assert_array_equal(ds.train.strokes[6][:, 2], raw[6][:, 2])
-    counts = np.concatenate([utils.pieces_per_sketch(s.strokes, 3) for s in (ds.train, ds.valid, ds.test)])
+    counts = np.concatenate([graph_builder.pieces_per_sketch(s.strokes, 3)
+                             for s in (ds.train, ds.valid, ds.test)])
     assert ds.max_strokes_num == int(np.ceil(np.percentile(counts, 99.9)))
 
 
@@ -94,7 +96,7 @@ def test_num_per_category_and_explicit_caps(tmp_path, caplog):
                                 max_strokes_num=2)
     assert len(ds.train.strokes) == 3 and len(ds.valid.strokes) == 2
     assert ds.max_seq_len == 20 and ds.max_strokes_num == 2
-    counts = utils.pieces_per_sketch(ds.train.strokes, 6)
+    counts = graph_builder.pieces_per_sketch(ds.train.strokes, 6)
     assert ds.cut_sketches["train"] == int(np.sum(counts > 2)) > 0
     assert "node cap 2" in caplog.text
 
@@ -123,7 +125,7 @@ def test_real_sheep_statistics(real_data):
     assert ds.scale_factor == pytest.approx(18.52, abs=0.01)
     # Measured with the original's loader: stroke nodes, 99.9th percentiles.
     assert (ds.max_stroke_len, ds.max_strokes_num) == (131, 62)
-    counts = utils.pieces_per_sketch(ds.train.strokes, ds.node_points)
+    counts = graph_builder.pieces_per_sketch(ds.train.strokes, ds.node_points)
     assert ds.max_strokes_num < counts.max()  # the 99.9th percentile cuts a few sketches
     assert ds.cut_sketches["train"] == int(np.sum(counts > ds.max_strokes_num)) == 7
 
@@ -261,6 +263,18 @@ def test_point_dropping_keeps_stroke_ends_and_positions():
     must_keep = (pos < 3) | (points[:, 2] > 0.5)
     assert set(np.flatnonzero(must_keep)) <= set(kept)
     assert len(kept) < len(points)  # with p=0.5 some of the 12 droppable points go
+
+
+def test_node_counts_equal_the_node_layout_and_the_reference_loop():
+    strokes = [strokes_of([7, 1, 3], seed=1), strokes_of([2], seed=2), strokes_of([13, 6], seed=3)]
+    flat, lengths = utils.flatten(strokes)
+    for max_points in (1, 2, 6, 50):
+        counts = utils.node_counts(flat[:, 2] > 0.5, lengths, max_points)
+        np.testing.assert_array_equal(counts, graph_builder.pieces_per_sketch(strokes, max_points))
+        loop = [len(graph_builder.split_nodes_loop(utils.to_absolute(s), max_points - 1)) for s in strokes]
+        np.testing.assert_array_equal(counts, loop)
+    with pytest.raises(ValueError, match="at least 1 point"):
+        utils.node_counts(flat[:, 2] > 0.5, lengths, 0)
 
 
 def test_point_dropping_with_probability_one_drops_every_droppable_point():

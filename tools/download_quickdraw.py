@@ -6,12 +6,12 @@
 
 A download goes to `<file>.part` and resumes from it (HTTP Range) when run
 again. A finished download is checked (its length against Content-Length,
-then the project's `.npz` checks of `utils.py`) before it is renamed into
+then the project's `.npz` checks of `safe_npz.py`) before it is renamed into
 place, so `--out` only ever receives complete, readable files. A file already
 in `--out` is never replaced: it is skipped when it passes the checks and
 reported when it does not. The server is not trusted: only http(s) URLs,
 timeouts, a size limit, and the loader's own unpickler, which rebuilds numpy
-arrays only (`utils.read_npz`). Standard library `urllib` only.
+arrays only (`safe_npz.read_npz`). Standard library `urllib` only.
 """
 from __future__ import annotations
 
@@ -34,6 +34,7 @@ sys.path.insert(0, REPO)
 
 import hparams  # noqa: E402
 from errors import UserError  # noqa: E402
+import safe_npz  # noqa: E402
 import utils  # noqa: E402
 
 DEFAULT_BASE_URL = "https://storage.googleapis.com/quickdraw_dataset/sketchrnn"
@@ -267,14 +268,14 @@ def check_npz(path: str, max_bytes: int) -> int:
     """Number of sketches in a file that passes the project's loader checks; DownloadError otherwise.
 
     The loader reads pickled arrays with an unpickler that rebuilds numpy arrays
-    only (utils.read_npz), so a crafted file is refused without running anything.
+    only (safe_npz.read_npz), so a crafted file is refused without running anything.
     """
     try:
         with zipfile.ZipFile(path) as archive:
             if sum(m.file_size for m in archive.infolist()) > 8 * max_bytes:  # a decompression bomb
                 raise DownloadError("archive expands to more than 8x the size limit")
-        return utils.check_file(path)
-    except utils.DataError as err:
+        return safe_npz.check_file(path)
+    except safe_npz.DataError as err:
         raise DownloadError(str(err)) from None
     except zipfile.BadZipFile as err:
         raise DownloadError(f"not a sketch .npz archive ({err})") from None

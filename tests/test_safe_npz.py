@@ -1,4 +1,4 @@
-"""Issue 12, data side: safe .npz loading (no pickle code runs), counted clipping, fuzzed inputs."""
+"""safe_npz: safe .npz loading (no pickle code runs), checks, counted clipping, fuzzed inputs."""
 import io
 import json
 import os
@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 import convert_quickdraw as cq
+import safe_npz
 import utils
 from test_utils import obj_array, sketch, write_npz
-from utils import DataError, DataWarning
+from safe_npz import DataError, DataWarning
 
 
 class RunsCode:
@@ -60,13 +61,13 @@ def test_a_pickled_global_of_any_module_is_refused(tmp_path):
         for split in ("train", "valid", "test"):
             zf.writestr(split + ".npy", member.getvalue())
     with pytest.raises(DataError, match="builtins.list, which is not allowed"):
-        utils.read_npz(str(tmp_path / "cat.npz"))
+        safe_npz.read_npz(str(tmp_path / "cat.npz"))
 
 
 def test_real_files_load_as_np_load_reads_them(shared_data):
     for name in ("aaron_sheep", "pig"):  # a Python-2 pickle (latin1) and a numpy-2 one
         path = os.path.join(shared_data, name + ".npz")
-        ours = utils.read_npz(path)
+        ours = safe_npz.read_npz(path)
         with np.load(path, allow_pickle=True, encoding="latin1") as theirs:
             assert sorted(ours) == sorted(theirs.files)
             for key in theirs.files:
@@ -76,11 +77,19 @@ def test_real_files_load_as_np_load_reads_them(shared_data):
                     np.testing.assert_array_equal(a, b)
 
 
+def test_check_file_counts_usable_sketches_and_refuses_bad_ones(tmp_path):
+    good = write_npz(tmp_path / "good.npz")
+    assert safe_npz.check_file(good) == 6 + 2 + 1
+    bad = write_npz(tmp_path / "bad.npz", valid=obj_array([sketch(5), np.zeros((0, 3))]))
+    with pytest.raises(DataError, match="split 'valid', sketch 1: empty sketch"):
+        safe_npz.check_file(bad)
+
+
 def test_plain_arrays_and_compressed_archives_load(tmp_path):
     arrays = {"a": np.arange(12, dtype=np.int32).reshape(3, 4), "b": np.asfortranarray(np.eye(3)),
               "train": obj_array([sketch(4)])}
     np.savez_compressed(tmp_path / "x.npz", **arrays)
-    got = utils.read_npz(str(tmp_path / "x.npz"))
+    got = safe_npz.read_npz(str(tmp_path / "x.npz"))
     np.testing.assert_array_equal(got["a"], arrays["a"])
     np.testing.assert_array_equal(got["b"], arrays["b"])
     np.testing.assert_array_equal(got["train"][0], arrays["train"][0])
@@ -103,7 +112,7 @@ def test_an_array_state_larger_than_its_data_is_refused_before_allocation(tmp_pa
         zf.writestr("train.npy", member.getvalue())
     start = time.perf_counter()
     with pytest.raises(DataError, match="does not match its shape"):
-        utils.read_npz(str(tmp_path / "cat.npz"))
+        safe_npz.read_npz(str(tmp_path / "cat.npz"))
     assert time.perf_counter() - start < 1.0
 
 
@@ -144,7 +153,7 @@ FUZZ_CASES = 500  # per format: 1,000 corrupted files in all
 def _valid_npz_bytes(rng, compressed):
     """A small valid sketch-rnn archive, in memory."""
     splits = {k: obj_array([sketch(int(rng.integers(2, 12)), int(rng.integers(1000)))
-                            for _ in range(int(rng.integers(1, 4)))]) for k in utils.SPLITS}
+                            for _ in range(int(rng.integers(1, 4)))]) for k in safe_npz.SPLITS}
     buf = io.BytesIO()
     (np.savez_compressed if compressed else np.savez)(buf, **splits)
     return buf.getvalue()
@@ -185,8 +194,8 @@ def _corrupt(data, rng):
 def _fuzzed_npz(rng):
     if rng.random() < 0.25:
         buf = io.BytesIO()
-        splits = {k: obj_array([sketch(5)]) for k in utils.SPLITS}
-        splits[utils.SPLITS[int(rng.integers(3))]] = _odd_split(rng)
+        splits = {k: obj_array([sketch(5)]) for k in safe_npz.SPLITS}
+        splits[safe_npz.SPLITS[int(rng.integers(3))]] = _odd_split(rng)
         np.savez(buf, **splits)
         return buf.getvalue() if rng.random() < 0.5 else _corrupt(buf.getvalue(), rng)
     return _corrupt(_valid_npz_bytes(rng, bool(rng.random() < 0.5)), rng)
@@ -247,7 +256,7 @@ def test_fuzzed_files_raise_only_user_errors(tmp_path):
                 assert counts.read == counts.converted + counts.too_long + counts.too_short \
                     + counts.not_recognized + counts.bad_total
                 outcomes["ndjson"].add("converted")
-                utils.read_npz(path)  # what the converter wrote is readable by the safe loader
+                safe_npz.read_npz(path)  # what the converter wrote is readable by the safe loader
             except cq.ConvertError as err:
                 assert "\n" not in str(err)
                 outcomes["ndjson"].add("ConvertError")
