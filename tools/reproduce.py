@@ -28,6 +28,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 import fileio  # noqa: E402
+import sample_files  # noqa: E402
 
 QUICKDRAW4 = ["pig", "face", "radio", "alarm clock"]
 
@@ -131,14 +132,14 @@ def train_and_evaluate(study: Study, run: Run, runs_dir: str, data: str, clf: st
     resume = os.path.exists(os.path.join(log_root, "model_config.json"))
     stage(f"train {run.name}", [sys.executable, "train.py", f"--log_root={log_root}", f"--data_dir={data}",
                                 f"--hparams={hparams}", f"--resume_training={resume}"], log)
-    out = os.path.join(log_root, "evaluation")
+    out = os.path.join(log_root, sample_files.EVALUATION_DIR)
     # --overwrite: the folder is the study's own, and an earlier evaluation (of a shorter run,
     # or by a version without output manifests) is replaced.
     stage(f"evaluate {run.name}", [sys.executable, "evaluate.py", "--overwrite", f"--checkpoint={log_root}",
                                    f"--classifier={clf}", f"--data_dir={data}", f"--out={out}",
                                    f"--sample_size={study.sample_size}",
                                    f"--re_scales={','.join(f'{r:g}' for r in study.re_scales)}"], log)
-    with open(os.path.join(out, "results.json")) as f:
+    with open(os.path.join(out, sample_files.RESULTS_JSON)) as f:
         return json.load(f)
 
 
