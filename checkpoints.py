@@ -1,20 +1,19 @@
-"""Restore a trained SketchGloc for inference from a training folder (`--log_root`).
+"""The checkpoints of a training folder (`--log_root`), found and checked without TensorFlow.
 
 The folder holds `model_config.json` (hparams plus `scale_factor`), the best
-checkpoints `ckpt-<step>` and, under `resume/`, the latest ones. Only
-`load_model` imports TensorFlow, so a CLI can check its arguments first.
+checkpoints `ckpt-<step>` and, under `resume/`, the latest ones. Nothing here
+imports TensorFlow (restore_newest_intact only when called), so a CLI can check
+its arguments first; inference.load_model restores the model.
 """
 from __future__ import annotations
 
-import gc
-import logging
 import os
 import re
 import sys
 from typing import Callable
 
 import hparams as hparams_lib
-from errors import UserError
+from errors import UserError, first_line
 
 # Shared with training.py; this module stays free of TensorFlow.
 CONFIG_NAME = "model_config.json"
@@ -112,11 +111,6 @@ def _warn(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip()
-    return (text.splitlines()[0] if text else type(err).__name__)[:200]
-
-
 def restore_newest_intact(restore: Callable[[str], None], prefixes: list, where: str,
                           warn: Callable[[str], None] = _warn) -> str:
     """Call `restore(prefix)` on each prefix, newest first, until one succeeds; returns that prefix.
@@ -132,9 +126,9 @@ def restore_newest_intact(restore: Callable[[str], None], prefixes: list, where:
         try:
             restore(prefix)
         except (tf.errors.OpError, IndexError, AssertionError, ValueError) as err:
-            failed.append(f"{os.path.basename(prefix)}: {_first_line(err)}")
+            failed.append(f"{os.path.basename(prefix)}: {first_line(err)}")
             if i + 1 < len(prefixes):
-                warn(f"warning: checkpoint {prefix} is damaged or unusable ({_first_line(err)}); "
+                warn(f"warning: checkpoint {prefix} is damaged or unusable ({first_line(err)}); "
                      "trying an older one")
             continue
         if failed:
@@ -145,7 +139,7 @@ def restore_newest_intact(restore: Callable[[str], None], prefixes: list, where:
 
 
 def check_folder(checkpoint_path: str, ckpt_id: int = 0) -> tuple:
-    """(hps, extras, prefix) without TensorFlow: every check load_model does before restoring."""
+    """(hps, extras, prefix) without TensorFlow: every check inference.load_model does before restoring."""
     if not os.path.isdir(checkpoint_path) and _exists(checkpoint_path):
         # A prefix such as DIR/ckpt-12 or DIR/resume/ckpt-12: the config is in DIR.
         folder = os.path.dirname(checkpoint_path)
@@ -155,39 +149,3 @@ def check_folder(checkpoint_path: str, ckpt_id: int = 0) -> tuple:
         return hps, extras, checkpoint_path
     hps, extras = load_config(checkpoint_path)
     return hps, extras, find_checkpoint(checkpoint_path, ckpt_id)
-
-
-def load_model(checkpoint_path: str, ckpt_id: int = 0) -> tuple:
-    """(model, hps, extras, prefix): SketchGloc rebuilt from model_config.json and restored."""
-    import tensorflow as tf
-
-    from model import SketchGloc
-
-    hps, extras, prefix = check_folder(checkpoint_path, ckpt_id)
-    model = SketchGloc(hps)
-    prefixes = [prefix]
-    if not ckpt_id and os.path.isdir(checkpoint_path):
-        # The newest best checkpoint was chosen for the user: older ones may stand in for a damaged one.
-        prefixes += [p for p in list_checkpoints(checkpoint_path) if p != prefix]
-
-    def restore(candidate: str) -> None:
-        problem = None
-        try:
-            # expect_partial: the optimizer's slots in the file are not needed for inference.
-            tf.train.Checkpoint(model=model).restore(candidate).expect_partial().assert_existing_objects_matched()
-        except (AssertionError, ValueError) as err:  # missing variables / other shapes
-            problem = _first_line(err)
-        finally:
-            # A failed restore logs every unused value of the file when its status is collected.
-            gc.collect()
-        if problem is not None:
-            raise CheckpointError(f"{candidate}: does not match {CONFIG_NAME} ({problem})")
-
-    logger = tf.get_logger()
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        prefix = restore_newest_intact(restore, prefixes, checkpoint_path)
-    finally:
-        logger.setLevel(level)
-    return model, hps, extras, prefix

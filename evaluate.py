@@ -19,33 +19,35 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import checkpoints  # noqa: E402
-from errors import UserError  # noqa: E402
+import errors  # noqa: E402
 import fileio  # noqa: E402
 import retrieval  # noqa: E402
 import sample_abs  # noqa: E402
+from sample_files import EVALUATION_DIR, RESULTS_JSON, RESULTS_MD, setting_folder  # noqa: E402
 
-RESULTS_JSON = "results.json"
-RESULTS_MD = "results.md"
 CLASSIFIER_CONFIG = "classifier.json"  # sketch_a_net.train.CONFIG_NAME
 
 
-class EvaluationError(UserError):
+class EvaluationError(errors.UserError):
     """Bad arguments for the evaluation; the message is one line."""
 
 
+class FlagError(EvaluationError, errors.UsageError):
+    """A command line that cannot be run (exit status 2)."""
+
+
 def parse_re_scales(text: str) -> list:
-    """'0,0.1,0.3' -> [0.0, 0.1, 0.3]; EvaluationError on a bad entry."""
+    """'0,0.1,0.3' -> [0.0, 0.1, 0.3]; FlagError on a bad entry."""
     try:
         values = [float(part) for part in text.split(",") if part.strip()]
     except ValueError:
-        raise EvaluationError(f"--re_scales must be comma-separated numbers, got {text!r}") from None
+        raise FlagError(f"--re_scales must be comma-separated numbers, got {text!r}") from None
     if not values or any(not 0.0 <= v < float("inf") for v in values):
-        raise EvaluationError(f"--re_scales needs numbers >= 0, got {text!r}")
+        raise FlagError(f"--re_scales needs numbers >= 0, got {text!r}")
     return values
 
 
@@ -71,19 +73,14 @@ def classifier_categories(classifier_dir: str) -> list:
     return categories
 
 
-def sample_folder(out: str, re_scale: float) -> str:
-    """Sample folder of one setting."""
-    return os.path.join(out, f"re_scale_{re_scale:g}")
-
-
 def prepare_out(out: str, re_scales, overwrite: bool = False) -> None:
     """Check `out` and its sample folders (writable, no files of the user's) and record them as ours."""
     problem = fileio.output_folder_problem(out, overwrite)
     if problem:
         raise EvaluationError(problem)
     for r in re_scales:
-        sample_abs.check_output(sample_folder(out, r), overwrite)
-    names = [os.path.basename(sample_folder(out, r)) for r in re_scales]
+        sample_abs.check_output(setting_folder(out, r), overwrite)
+    names = [os.path.basename(setting_folder(out, r)) for r in re_scales]
     fileio.add_to_manifest(out, names + [RESULTS_JSON, RESULTS_MD])
 
 
@@ -114,7 +111,7 @@ def evaluate(checkpoint: str, classifier: str, data_dir: str, out: str, *, ckpt_
     generator = sample_abs.SketchGenerator(checkpoint, ckpt_id)
     rows = []
     for r in re_scales:
-        folder = sample_folder(out, r)
+        folder = setting_folder(out, r)
         print(f"== re_scale {r:g}: generating into {folder}", flush=True)
         meta = sample_abs.sample(generator, sketches, categories, folder, re_scale=r, greedy=greedy,
                                  temperature=temperature, seed=seed, batch_size=batch_size,
@@ -173,7 +170,7 @@ def write_results(out: str, results: dict) -> None:
 def default_out(checkpoint: str) -> str:
     """`evaluation/` inside the training folder (also when a checkpoint prefix was given)."""
     folder = checkpoint if os.path.isdir(checkpoint) else os.path.dirname(checkpoint)
-    return os.path.join(folder, "evaluation")
+    return os.path.join(folder, EVALUATION_DIR)
 
 
 def define_flags() -> None:
@@ -197,42 +194,35 @@ def define_flags() -> None:
                          "write (sample-file names among them are replaced or removed; others are kept).")
 
 
+def check_flags(argv: list, f) -> list:
+    """The --re_scales of a runnable command line; FlagError otherwise."""
+    if len(argv) > 1:
+        raise FlagError(f"unexpected arguments: {' '.join(argv[1:])}")
+    for name in ("checkpoint", "classifier"):
+        if not f[name].value:
+            raise FlagError(f"--{name} is required")
+    if f.sample_size < 1:
+        raise FlagError(f"--sample_size must be >= 1, got {f.sample_size}")
+    return parse_re_scales(f.re_scales)
+
+
+@errors.guarded
 def main(argv: list) -> None:
-    """CLI entry: one line on stderr and a non-zero exit status on a user error."""
+    """CLI entry: `error: ...` on stderr and exit status 1 (2 for a bad command line) on a user error."""
     from absl import flags
 
     f = flags.FLAGS
-    try:
-        if len(argv) > 1:
-            raise EvaluationError(f"unexpected arguments: {' '.join(argv[1:])}")
-        for name in ("checkpoint", "classifier"):
-            if not f[name].value:
-                raise EvaluationError(f"--{name} is required")
-        if f.sample_size < 1:
-            raise EvaluationError(f"--sample_size must be >= 1, got {f.sample_size}")
-        re_scales = parse_re_scales(f.re_scales)
-    except EvaluationError as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
+    re_scales = check_flags(argv, f)
     out = f.out or default_out(f.checkpoint)
-    try:  # the quick checks, before TensorFlow is imported
-        checkpoints.check_folder(f.checkpoint, f.ckpt_id)
-        classifier_categories(f.classifier)
-        prepare_out(out, re_scales, f.overwrite)
-    except (EvaluationError, sample_abs.SampleError, checkpoints.CheckpointError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(1)
-    from sketch_a_net.evaluate import RecError
-
-    try:
-        data_dir = sample_abs.demo_data_dir() if f.demo else f.data_dir
-        evaluate(f.checkpoint, f.classifier, data_dir, out,
-                 ckpt_id=f.ckpt_id, sample_size=f.sample_size, re_scales=re_scales, greedy=f.greedy,
-                 temperature=f.temperature, seed=f.seed, batch_size=f.batch_size,
-                 overwrite=f.overwrite)
-    except (EvaluationError, RecError, retrieval.RetrievalError, *sample_abs.USER_ERRORS) as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(1)
+    # The quick checks, before TensorFlow is imported.
+    checkpoints.check_folder(f.checkpoint, f.ckpt_id)
+    classifier_categories(f.classifier)
+    prepare_out(out, re_scales, f.overwrite)
+    data_dir = sample_abs.demo_data_dir() if f.demo else f.data_dir
+    evaluate(f.checkpoint, f.classifier, data_dir, out,
+             ckpt_id=f.ckpt_id, sample_size=f.sample_size, re_scales=re_scales, greedy=f.greedy,
+             temperature=f.temperature, seed=f.seed, batch_size=f.batch_size,
+             overwrite=f.overwrite)
 
 
 if __name__ == "__main__":

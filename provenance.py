@@ -14,6 +14,7 @@ import os
 
 import checkpoints
 import fileio
+from sample_files import META_NAME
 
 # Keys of sample_meta.json compared with the checkpoint given to retrieval.
 CHECKED = ("config_sha256", "checkpoint_sha256")
@@ -44,7 +45,7 @@ def mismatch(meta: dict, expected: dict) -> str | None:
             f"{expected['checkpoint_prefix']} ({values})")
 
 
-def read_meta(sample_dir: str, name: str = "sample_meta.json") -> dict:
+def read_meta(sample_dir: str, name: str = META_NAME) -> dict:
     """The sample folder's metadata; ValueError with a one-line reason when missing or unreadable."""
     path = os.path.join(sample_dir, name)
     try:

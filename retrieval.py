@@ -14,9 +14,7 @@ plausible but meaningless numbers. `--force` ranks anyway, with a warning.
 """
 from __future__ import annotations
 
-import glob
 import os
-import re
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -24,20 +22,18 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 
 import checkpoints  # noqa: E402
-from errors import UserError  # noqa: E402
+import errors  # noqa: E402
 import fileio  # noqa: E402
 import provenance  # noqa: E402
+from sample_files import RET_NAME, code_files, seq_files  # noqa: E402
 import utils  # noqa: E402
 
 KS = (1, 10, 50)
-RET_NAME = "ret.json"
-CODE_RE = re.compile(r"^code_(\d+)_(\d+)\.npy$")
-SEQ_RE = re.compile(r"^s_(\d+)_(\d+)\.npy$")
 # Bytes of one block of the distance matrix: bounds memory for any number of codes.
 BLOCK_BYTES = 64 * 2 ** 20
 
 
-class RetrievalError(UserError):
+class RetrievalError(errors.UserError):
     """A sample folder or checkpoint that cannot be used; the message is one line."""
 
 
@@ -98,25 +94,15 @@ def chance_levels(num_codes: int, ks=KS) -> dict:
 
 # ------------------------------------------------------------------- inputs
 
-def _indexed(folder: str, pattern: re.Pattern, glob_pattern: str) -> dict:
-    """{(c, i): path} of the files in folder whose name matches pattern."""
-    found = {}
-    for path in glob.glob(os.path.join(glob.escape(folder), glob_pattern)):
-        m = pattern.match(os.path.basename(path))
-        if m:
-            found[(int(m.group(1)), int(m.group(2)))] = path
-    return found
-
-
 def find_files(sample_dir: str) -> tuple:
     """(sorted original keys, their code paths, sorted generated keys, their paths); checks pairing."""
     if not os.path.isdir(sample_dir):
         raise RetrievalError(f"{sample_dir}: sample folder not found")
-    codes = _indexed(sample_dir, CODE_RE, "code_*.npy")
+    codes = code_files(sample_dir)
     if not codes:
         raise RetrievalError(f"{sample_dir}: no original codes code_<c>_<i>.npy "
                              "(write them with sample_abs.py)")
-    seqs = _indexed(sample_dir, SEQ_RE, "s_*.npy")
+    seqs = seq_files(sample_dir)
     if not seqs:
         raise RetrievalError(f"{sample_dir}: no generated sketches s_<c>_<i>.npy "
                              "(write them with sample_abs.py)")
@@ -189,7 +175,7 @@ def run(sample_dir: str, checkpoint_path: str, ckpt_id: int = 0, batch_size: int
         encoder=None, verbose: bool = True, force: bool = False) -> dict:
     """Encode the generated sketches, rank the originals, print and write ret.json.
 
-    `encoder` (an encoding.SketchEncoder) skips restoring the checkpoint again.
+    `encoder` (an inference.SketchEncoder) skips restoring the checkpoint again.
     Provenance and the output are checked before any model is built.
     """
     code_keys, code_paths, seq_keys, seq_paths = find_files(sample_dir)
@@ -199,10 +185,10 @@ def run(sample_dir: str, checkpoint_path: str, ckpt_id: int = 0, batch_size: int
     orig = load_codes(code_paths, hps.z_size)
     sketches = load_sketches(seq_paths, hps.max_seq_len)
     if encoder is None:
-        import encoding  # TensorFlow only now that the inputs are known to be good
+        import inference  # TensorFlow only now that the inputs are known to be good
 
-        model, _, _, prefix = checkpoints.load_model(checkpoint_path, ckpt_id)
-        encoder = encoding.SketchEncoder(model, prefix)
+        model, _, _, prefix = inference.load_model(checkpoint_path, ckpt_id)
+        encoder = inference.SketchEncoder(model, prefix)
     gen = encoder.encode(sketches, batch_size)
     position = {key: row for row, key in enumerate(code_keys)}
     own = np.array([position[key] for key in seq_keys])
@@ -217,19 +203,15 @@ def run(sample_dir: str, checkpoint_path: str, ckpt_id: int = 0, batch_size: int
     return result
 
 
+@errors.guarded
 def main(argv: list) -> None:
-    """CLI entry: one line on stderr and a non-zero exit status on a user error."""
+    """CLI entry: `error: ...` on stderr and exit status 1 (2 for a bad command line) on a user error."""
     from absl import flags
 
     if len(argv) != 3:
-        print(f"error: expected 2 positional arguments (sample_input_path checkpoint_path), "
-              f"got {len(argv) - 1}", file=sys.stderr)
-        sys.exit(2)
-    try:
-        run(argv[1], argv[2], flags.FLAGS.ckpt_id, flags.FLAGS.batch_size, force=flags.FLAGS.force)
-    except (RetrievalError, checkpoints.CheckpointError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(1)
+        raise errors.UsageError(f"expected 2 positional arguments (sample_input_path checkpoint_path), "
+                                f"got {len(argv) - 1}")
+    run(argv[1], argv[2], flags.FLAGS.ckpt_id, flags.FLAGS.batch_size, force=flags.FLAGS.force)
 
 
 if __name__ == "__main__":

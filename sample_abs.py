@@ -18,13 +18,12 @@ needed). The folder receives, per sketch
 `overview_<c>.png` and `sample_meta.json` (with the checkpoint's hashes, see
 provenance.py). The folder's `.sketchgloc_manifest.json` lists the files
 sketchgloc wrote there: a rerun replaces or removes only those, and a folder
-holding other files is refused unless --overwrite is given.
+holding other files is refused unless --overwrite is given. The file names
+are defined in sample_files.py, the command line in sample_settings.py.
 """
 from __future__ import annotations
 
 import os
-import re
-import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -32,25 +31,17 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 
 import checkpoints  # noqa: E402
-from errors import UserError  # noqa: E402
+import errors  # noqa: E402
 import fileio  # noqa: E402
 import hparams as hparams_lib  # noqa: E402
 import provenance  # noqa: E402
+import sample_files  # noqa: E402
+from sample_settings import SampleError, define_flags, parse_flags, parse_settings  # noqa: E402
 import utils  # noqa: E402
 
-POSITIONAL = ("sample_size", "dataset_id", "sample_output", "re_scale", "checkpoint_path", "ckpt_id")
-META_NAME = "sample_meta.json"
 IMAGE_SIZE = 48
 MARGIN = 1.5
 OVERVIEW_ROWS = 8
-# Every file name this script (or retrieval / Rec) writes into a sample folder.
-OUTPUT_RE = re.compile(r"^((s_|code_)\d+_\d+\.npy|\d+_\d+\.(svg|png)|overview_\d+\.png|"
-                       r"(sample_meta|ret|rec)\.json)$")
-
-
-class SampleError(UserError):
-    """Bad arguments or inputs for sampling; the message is one line."""
-
 
 # ------------------------------------------------------------------- inputs
 
@@ -110,15 +101,14 @@ def chunk_seed(seed: int, chunk: int) -> int:
 # --------------------------------------------------------------- generation
 
 class SketchGenerator:
-    """A restored model with its compiled encoder and sampler."""
+    """A restored model with its sampler and the sampler's compiled encoder (one trace for both)."""
 
     def __init__(self, checkpoint_path: str, ckpt_id: int = 0):
-        from encoding import SketchEncoder
-        from sampling import Sampler
+        import inference  # TensorFlow only once the inputs are known to be good
 
-        model, self.hps, self.extras, self.checkpoint = checkpoints.load_model(checkpoint_path, ckpt_id)
-        self.encoder = SketchEncoder(model, self.checkpoint)
-        self.sampler = Sampler(model)
+        model, self.hps, self.extras, self.checkpoint = inference.load_model(checkpoint_path, ckpt_id)
+        self.sampler = inference.Sampler(model)
+        self.encoder = self.sampler.sketch_encoder(self.checkpoint)
         self.provenance = provenance.checkpoint_provenance(self.checkpoint)
 
     @property
@@ -161,16 +151,6 @@ def check_output(out: str, overwrite: bool = False) -> None:
         raise SampleError(problem)
 
 
-def planned_files(counts: list) -> set:
-    """Names of the files a run writes, for `counts[c]` sketches of category c."""
-    names = {META_NAME}
-    for c, n in enumerate(counts):
-        names.add(f"overview_{c}.png")
-        for i in range(n):
-            names.update({f"{c}_{i}.svg", f"{c}_{i}.png", f"s_{c}_{i}.npy", f"code_{c}_{i}.npy"})
-    return names
-
-
 def prepare_output(out: str, planned: set, overwrite: bool = False) -> int:
     """Record `planned` in the manifest and remove the files of an earlier run it does not rewrite.
 
@@ -181,7 +161,7 @@ def prepare_output(out: str, planned: set, overwrite: bool = False) -> int:
     check_output(out, overwrite)
     earlier = fileio.read_manifest(out)
     if overwrite:
-        earlier |= {name for name in os.listdir(out) if OUTPUT_RE.match(name)}
+        earlier |= {name for name in os.listdir(out) if sample_files.OUTPUT_RE.match(name)}
     fileio.write_manifest(out, earlier | planned)
     removed = 0
     for name in sorted(earlier - planned):  # stale sketches, and ret/rec.json of the earlier run
@@ -220,11 +200,11 @@ def write_category(out: str, c: int, seqs: list, codes: np.ndarray) -> list:
     points = [utils.five_to_points(s) for s in seqs]
     images = rasterize_many(points, IMAGE_SIZE, MARGIN)
     for i, (seq, code, pts, image) in enumerate(zip(seqs, codes, points, images)):
-        name = f"{c}_{i}"
-        np.save(os.path.join(out, f"s_{name}.npy"), seq)
-        np.save(os.path.join(out, f"code_{name}.npy"), np.asarray(code, np.float32))
-        write_svg(pts, os.path.join(out, f"{name}.svg"))
-        save_png(image, os.path.join(out, f"{name}.png"))
+        svg, png = sample_files.image_names(c, i)
+        np.save(os.path.join(out, sample_files.seq_name(c, i)), seq)
+        np.save(os.path.join(out, sample_files.code_name(c, i)), np.asarray(code, np.float32))
+        write_svg(pts, os.path.join(out, svg))
+        save_png(image, os.path.join(out, png))
     return points
 
 
@@ -251,7 +231,7 @@ def sample(generator: SketchGenerator, sketches: list, categories: list, out: st
            batch_size: int = 500, extra_meta: dict | None = None, verbose: bool = True,
            overwrite: bool = False) -> dict:
     """Disrupt, encode, generate and write one sample folder; returns its metadata."""
-    planned = planned_files([len(strokes) for strokes in sketches])
+    planned = sample_files.planned_files([len(strokes) for strokes in sketches])
     removed = prepare_output(out, planned, overwrite)
     if removed and verbose:
         print(f"removed {removed} files of an earlier run from {out}", flush=True)
@@ -269,7 +249,7 @@ def sample(generator: SketchGenerator, sketches: list, categories: list, out: st
         n = len(strokes)
         cut = [cut_sequence(seqs[lo + i], lengths[lo + i]) for i in range(n)]
         generated = write_category(out, c, cut, originals_codes[c])
-        write_overview(os.path.join(out, f"overview_{c}.png"), strokes,
+        write_overview(os.path.join(out, sample_files.overview_name(c)), strokes,
                        inputs[c] if re_scale > 0 else None, generated)
         counts.append(n)
         if verbose:
@@ -295,7 +275,7 @@ def finish_folder(out: str, planned: set, meta: dict, generator: SketchGenerator
         "unfinished": int(np.sum(lengths >= generator.hps.max_seq_len)),
         "seconds": round(time.perf_counter() - start, 2), **generator.provenance, **meta,
     }
-    fileio.write_json(os.path.join(out, META_NAME), meta)
+    fileio.write_json(os.path.join(out, sample_files.META_NAME), meta)
     fileio.write_manifest(out, planned)
     return meta
 
@@ -304,7 +284,7 @@ def sample_unconditional(generator: SketchGenerator, count: int, out: str, *, gr
                          temperature: float = 0.24, seed: int = 0, batch_size: int = 500,
                          overwrite: bool = False) -> dict:
     """Decode `count` codes z ~ N(0, I) (seeded) into one sample folder; returns its metadata."""
-    planned = planned_files([count])
+    planned = sample_files.planned_files([count])
     prepare_output(out, planned, overwrite)
     start = time.perf_counter()
     codes = np.random.default_rng([seed, 1]).standard_normal((count, generator.hps.z_size))
@@ -312,7 +292,7 @@ def sample_unconditional(generator: SketchGenerator, count: int, out: str, *, gr
     seqs, lengths = generator.generate(codes, greedy, temperature, seed, batch_size)
     cut = [cut_sequence(seq, n) for seq, n in zip(seqs, lengths)]
     generated = write_category(out, 0, cut, codes)
-    write_overview(os.path.join(out, "overview_0.png"), None, None, generated)
+    write_overview(os.path.join(out, sample_files.overview_name(0)), None, None, generated)
     meta = {"unconditional": True, "categories": [], "re_scale": 0.0}
     return finish_folder(out, planned, meta, generator, [count], lengths, start,
                          seed=seed, greedy=greedy, temperature=temperature)
@@ -356,153 +336,12 @@ def run(settings: dict) -> dict:
 
 # ---------------------------------------------------------------------- CLI
 
-DEFAULTS = {
-    "sample_size": 100, "dataset_id": 0, "sample_output": None, "re_scale": 0.0,
-    "checkpoint_path": None, "ckpt_id": 0, "data_dir": "datasets", "demo": False,
-    "greedy": False, "temperature": 0.24, "seed": 0, "batch_size": 500, "unconditional": False,
-    "overwrite": False,
-}
-HELP = {
-    "sample_size": "Test sketches per category.",
-    "dataset_id": "1/2/3: the paper's category lists; 0: the checkpoint's.",
-    "sample_output": "Output folder.",
-    "re_scale": "Disruption of the input sketches (0: none).",
-    "checkpoint_path": "Training folder (--log_root) with model_config.json.",
-    "ckpt_id": "0: latest best checkpoint; N: ckpt-N.",
-    "data_dir": "Folder of <category>.npz files.",
-    "demo": "Read the built-in demo dataset instead of --data_dir.",
-    "greedy": "Most probable component, its mean and the most probable pen state (the original's "
-              "top-level variant); default: temperature sampling with --temperature.",
-    "temperature": "Sampling temperature tau (without --greedy): log-probabilities / tau, "
-                   "standard deviations * tau.",
-    "unconditional": "Decode sample_size codes z ~ N(0, I) instead of encoded test sketches.",
-    "seed": "Seed of the disruption and of temperature sampling.",
-    "batch_size": "Sketches generated together.",
-    "overwrite": "Write into a folder that holds files sketchgloc did not write (sample-file "
-                 "names among them are replaced or removed; other files are kept).",
-}
-
-
-def settings_with(**overrides) -> dict:
-    """DEFAULTS with some values replaced and range-checked (for callers other than the CLI)."""
-    unknown = set(overrides) - set(DEFAULTS)
-    if unknown:
-        raise SampleError(f"unknown settings: {', '.join(sorted(unknown))}")
-    return check_settings({**DEFAULTS, **overrides})
-
-
-def define_flags(flag_values=None) -> None:
-    """Register the CLI flags (only when run as a script, so that importers stay flag-free)."""
-    from absl import flags
-
-    fv = flag_values if flag_values is not None else flags.FLAGS
-    define = {int: flags.DEFINE_integer, float: flags.DEFINE_float, bool: flags.DEFINE_boolean}
-    for name, default in DEFAULTS.items():
-        kind = type(default) if default is not None else str
-        define.get(kind, flags.DEFINE_string)(name, default, HELP[name], flag_values=fv)
-
-
-def _convert(name: str, text: str, kind: type):
-    try:
-        return kind(text)
-    except ValueError:
-        raise SampleError(f"{name} must be {'an integer' if kind is int else 'a number'}, "
-                          f"got {text!r}") from None
-
-
-def parse_settings(argv: list, flag_values) -> dict:
-    """Settings from the 6 positional arguments (original form) or the flags."""
-    settings = {name: flag_values[name].value for name in DEFAULTS}
-    args = argv[1:]
-    if args:
-        if len(args) != len(POSITIONAL):
-            raise SampleError(f"expected {len(POSITIONAL)} positional arguments "
-                              f"({' '.join(POSITIONAL)}), got {len(args)}; or pass them as flags")
-        clash = [n for n in POSITIONAL if flag_values[n].present]
-        if clash:
-            raise SampleError(f"{', '.join(clash)} given both positionally and as flags")
-        kinds = {"sample_size": int, "dataset_id": int, "re_scale": float, "ckpt_id": int}
-        for name, text in zip(POSITIONAL, args):
-            settings[name] = _convert(name, text, kinds[name]) if name in kinds else text
-    return check_settings(settings)
-
-
-def check_settings(settings: dict) -> dict:
-    """Range checks; SampleError naming the first bad value."""
-    for name in ("sample_output", "checkpoint_path"):
-        if not settings.get(name):
-            raise SampleError(f"{name} is required (6 positional arguments: "
-                              f"{' '.join(POSITIONAL)}, or --{name})")
-    if settings["sample_size"] < 1:
-        raise SampleError(f"sample_size must be >= 1, got {settings['sample_size']}")
-    if not 0.0 <= settings["re_scale"] < float("inf"):
-        raise SampleError(f"re_scale must be >= 0, got {settings['re_scale']}")
-    if settings["temperature"] <= 0:
-        raise SampleError(f"temperature must be > 0, got {settings['temperature']}")
-    if settings["batch_size"] < 1:
-        raise SampleError(f"batch_size must be >= 1, got {settings['batch_size']}")
-    if settings["ckpt_id"] < 0:
-        raise SampleError(f"ckpt_id must be >= 0, got {settings['ckpt_id']}")
-    if settings["dataset_id"] not in (0, *hparams_lib.DATASETS):
-        raise SampleError(f"dataset_id must be 0, 1, 2 or 3, got {settings['dataset_id']}")
-    return settings
-
-
-# absl reads "-0.3" as a flag named "0.3"; such arguments are positional numbers.
-NEGATIVE_NUMBER = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
-
-
-def parse_flags(argv: list) -> list:
-    """absl's flag parsing, keeping negative numbers as positional arguments (for app.run).
-
-    They are set aside, absl parses the rest, and they are put back in their
-    place among the positional arguments, so that check_settings names them
-    ("re_scale must be >= 0, got -0.3") instead of absl's "Unknown command line flag".
-    """
-    from absl import app, flags
-
-    fv = flags.FLAGS
-    kept, negatives, positional, takes_value = [argv[0]], [], 0, False
-    for k, arg in enumerate(argv[1:], 1):
-        if arg == "--":
-            kept.extend(argv[k:])
-            break
-        if takes_value:  # the value of "--flag value"
-            kept.append(arg)
-            takes_value = False
-        elif NEGATIVE_NUMBER.match(arg):
-            negatives.append((positional, arg))
-            positional += 1
-        else:
-            kept.append(arg)
-            if arg.startswith("-"):
-                name = arg.lstrip("-")
-                takes_value = "=" not in name and name in fv and not fv[name].boolean
-            else:
-                positional += 1
-    rest = app.parse_flags_with_usage(kept)
-    for index, arg in negatives:
-        rest.insert(1 + index, arg)
-    return rest
-
-
-USER_ERRORS = (SampleError, checkpoints.CheckpointError, utils.DataError, hparams_lib.HParamsError)
-
-
+@errors.guarded
 def main(argv: list) -> None:
-    """CLI entry: one line on stderr and exit status 1 (2 for usage) on a user error."""
+    """CLI entry: `error: ...` on stderr and exit status 1 (2 for a bad command line) on a user error."""
     from absl import flags
 
-    try:
-        settings = parse_settings(argv, flags.FLAGS)
-    except SampleError as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
-    try:
-        run(settings)
-    except USER_ERRORS as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(1)
+    run(parse_settings(argv, flags.FLAGS))
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ import graph_builder
 import utils
 from checkpoints import CONFIG_NAME, RESUME_DIR, CheckpointError, resume_candidates, restore_newest_intact
 from model import SketchGloc, batch_spec
-from sampling import Sampler
+from inference import Sampler
 
 LOSSES_NAME = "losses.json"
 # Keys that may change between a run and its resumption.

@@ -1,6 +1,6 @@
 """Generation speed: batched tf.while_loop sampler vs. one sketch at a time; one JSON line.
 
-* batched: `sampling.Sampler.generate` on `--codes` codes at once (one
+* batched: `inference.Sampler.generate` on `--codes` codes at once (one
   compiled loop for the whole batch, as sample_abs.py runs it);
 * one at a time: each sketch alone (batch of 1), one call of a compiled
   decoder step per pen step plus numpy greedy choice, as the original
@@ -29,15 +29,13 @@ import tensorflow as tf  # noqa: E402
 
 import hparams as hparams_lib  # noqa: E402
 from model import SketchGloc  # noqa: E402
-from sampling import Sampler  # noqa: E402
+from inference import Sampler, load_model  # noqa: E402
 
 
 def build_model(args: argparse.Namespace):
     """(model, description): restored from --checkpoint or freshly initialised small preset."""
     if args.checkpoint:
-        import checkpoints
-
-        model, _, _, prefix = checkpoints.load_model(args.checkpoint)
+        model, _, _, prefix = load_model(args.checkpoint)
         return model, prefix
     tf.random.set_seed(0)
     hps = hparams_lib.parse(f"preset={args.preset},max_seq_len={args.max_len},max_strokes_num=25")

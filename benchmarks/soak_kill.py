@@ -12,7 +12,7 @@ validation or in a save) and resumed with `--resume_training=True`. Checked:
   `--checkpoint_minutes` interval plus `--slack_s` (one training step, or one
   validation, runs between two looks at the clock);
 * at the end: the run finishes (exit 0), no stale `ckpt-N_temp/` folder is
-  left, and the final resume and best checkpoints load with checkpoints.py.
+  left, and the final resume and best checkpoints load with inference.load_model.
 
 `ok` is true when all of these hold; the exit status is 0 then, else 1.
 """
@@ -34,7 +34,7 @@ import numpy as np
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-import checkpoints  # noqa: E402  (TensorFlow-free until load_model)
+import checkpoints  # noqa: E402  (TensorFlow-free; inference.load_model is imported late)
 
 TINY = ("enc_rnn_size=8,dec_rnn_size=16,z_size=8,hyper_num_units=16,hyper_embedding_size=4,"
         "num_per_category=60,batch_size=20,save_every=1")
@@ -145,12 +145,14 @@ def final_run(args, log_root: str, log_path: str, num_steps: int) -> int:
 
 
 def loads(log_root: str) -> list:
-    """Problems restoring the final resume and best checkpoints with checkpoints.load_model."""
+    """Problems restoring the final resume and best checkpoints with inference.load_model."""
+    import inference  # TensorFlow only now
+
     problems = []
     resume = checkpoints.list_checkpoints(os.path.join(log_root, checkpoints.RESUME_DIR))
     for target in ([resume[0]] if resume else []) + [log_root]:
         try:
-            checkpoints.load_model(target)
+            inference.load_model(target)
         except checkpoints.CheckpointError as err:
             problems.append(str(err))
     if not resume:

@@ -11,29 +11,23 @@ never replaced). The sample folder and its output are checked before the
 classifier is built.
 """
 import dataclasses
-import glob
 import json
 import os
-import re
-import sys
 from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
 
+import errors
 import fileio
-from errors import UserError
+from sample_files import META_NAME, REC_NAME, seq_files
 import utils
 from sketch_a_net.model import SketchANet
 from sketch_a_net.raster import rasterize_many
 from sketch_a_net.train import CONFIG_NAME, predict
 
-SAMPLE_RE = re.compile(r"^s_(\d+)_(\d+)\.npy$")
-META_NAME = "sample_meta.json"
-REC_NAME = "rec.json"
 
-
-class RecError(UserError, ValueError):
+class RecError(errors.UserError, ValueError):
     """A bad classifier or sample folder; the message is one line naming it."""
 
 
@@ -92,11 +86,7 @@ def load_classifier(classifier_dir: str) -> Classifier:
 
 def read_samples(sample_dir: str) -> Tuple[List[str], List[Tuple[int, int, np.ndarray]]]:
     """Return the sample categories and (c, i, seq [T, 5]) for every s_<c>_<i>.npy, sorted."""
-    found = []
-    for path in glob.glob(os.path.join(glob.escape(sample_dir), "s_*.npy")):
-        m = SAMPLE_RE.match(os.path.basename(path))
-        if m:
-            found.append((int(m.group(1)), int(m.group(2)), path))
+    found = [(c, i, path) for (c, i), path in seq_files(sample_dir).items()]
     if not found:
         raise RecError(f"{sample_dir}: no generated sketches s_<c>_<i>.npy")
     meta_path = os.path.join(sample_dir, META_NAME)
@@ -153,19 +143,14 @@ def evaluate_rec(classifier_dir: str, sample_dir: str, write: bool = True) -> Di
     return result
 
 
+@errors.guarded
 def main(argv: List[str]) -> None:
-    """CLI: print Rec for one sample folder; errors are one line and exit 1."""
+    """CLI: print Rec for one sample folder; `error: ...` and exit 1 (2: bad command line) on a user error."""
     from absl import flags
 
     if len(argv) != 2:
-        print("error: usage: python -m sketch_a_net.evaluate --classifier DIR SAMPLE_DIR",
-              file=sys.stderr)
-        sys.exit(2)
-    try:
-        result = evaluate_rec(flags.FLAGS.classifier, argv[1])
-    except RecError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(1)
+        raise errors.UsageError("usage: python -m sketch_a_net.evaluate --classifier DIR SAMPLE_DIR")
+    result = evaluate_rec(flags.FLAGS.classifier, argv[1])
     print(f"Rec: {result['rec']:.4f}")
     print(f"n: {result['n']}  chance: {result['chance']:.4f}  " + "  ".join(
         f"{name}: {acc:.4f}" for name, acc in result["per_category"].items()))

@@ -8,12 +8,12 @@ in DIR), TensorBoard logs go to DIR/logs, and DIR/classifier.json records what
 evaluation needs to rebuild the classifier and render exactly as in training.
 """
 import os
-import sys
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 import tensorflow as tf
 
+import errors
 import fileio
 from sketch_a_net.model import CPU_WIDTH, SketchANet, layer_widths
 from sketch_a_net.raster import rasterize_many
@@ -29,11 +29,15 @@ STRETCH = 0.15
 ROTATE_DEG = 10.0
 
 
+class ClassifierError(errors.UserError, ValueError):
+    """Bad categories, data or --out for training the classifier; the message is one line."""
+
+
 def parse_categories(text: str) -> List[str]:
     """Split a comma list of category names; names may contain spaces."""
     names = [c.strip() for c in text.split(",")]
     if not text.strip() or any(not c for c in names):
-        raise ValueError(f"bad category list {text!r}: expected names separated by commas")
+        raise ClassifierError(f"bad category list {text!r}: expected names separated by commas")
     return names
 
 
@@ -108,9 +112,9 @@ def train_classifier(train_points: Sequence[np.ndarray], train_labels: np.ndarra
                      verbose: int = 1) -> Dict:
     """Train on absolute sketches, keep the best validation epoch in out_dir; return the config."""
     if len(train_points) == 0 or len(valid_points) == 0:
-        raise ValueError("need at least one training and one validation sketch")
+        raise ClassifierError("need at least one training and one validation sketch")
     if epochs < 1 or batch_size < 1:
-        raise ValueError(f"epochs and batch_size must be >= 1, got {epochs} and {batch_size}")
+        raise ClassifierError(f"epochs and batch_size must be >= 1, got {epochs} and {batch_size}")
     os.makedirs(out_dir, exist_ok=True)
     rng = np.random.default_rng(seed)
     tf.random.set_seed(seed)
@@ -161,27 +165,27 @@ def train_classifier(train_points: Sequence[np.ndarray], train_labels: np.ndarra
     return config
 
 
+@errors.guarded
 def main(argv: List[str]) -> None:
-    """CLI: load the real sketches with utils.load_dataset and train."""
+    """CLI: load the real sketches with utils.load_dataset and train; `error: ...`, exit 1 on a user error."""
     from absl import flags
 
     import utils  # the project's data module (numpy only)
 
     if len(argv) > 1:
-        raise SystemExit(f"error: unexpected arguments {argv[1:]}")
+        raise ClassifierError(f"unexpected arguments {argv[1:]}")
     f = flags.FLAGS
-    try:
-        categories = parse_categories(f.categories)
-        data = utils.load_dataset(f.data_dir, categories, num_per_category=f.num_per_category)
-        config = train_classifier(
-            [utils.to_absolute(s) for s in data.train.strokes], data.train.labels,
-            [utils.to_absolute(s) for s in data.valid.strokes], data.valid.labels,
-            categories, f.out, epochs=f.epochs, batch_size=f.batch_size,
-            width_multiplier=f.width_multiplier, learning_rate=f.learning_rate,
-            augment=f.augment, seed=f.seed)
-    except (utils.DataError, ValueError, OSError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(1)
+    categories = parse_categories(f.categories)
+    data = utils.load_dataset(f.data_dir, categories, num_per_category=f.num_per_category)
+    problem = fileio.writable_dir_problem(f.out)  # an unusable --out is a user error, not a traceback
+    if problem:
+        raise ClassifierError(problem)
+    config = train_classifier(
+        [utils.to_absolute(s) for s in data.train.strokes], data.train.labels,
+        [utils.to_absolute(s) for s in data.valid.strokes], data.valid.labels,
+        categories, f.out, epochs=f.epochs, batch_size=f.batch_size,
+        width_multiplier=f.width_multiplier, learning_rate=f.learning_rate,
+        augment=f.augment, seed=f.seed)
     print(f"val_accuracy: {config['val_accuracy']:.4f} (epoch {config['best_epoch']}); "
           f"classifier in {f.out}")
 

@@ -11,9 +11,9 @@ import tensorflow as tf
 import checkpoints
 import export
 import graph_builder
+import inference
 import train
 import utils
-from sampling import Sampler
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ("enc_rnn_size=8,dec_rnn_size=16,z_size=8,hyper_num_units=16,hyper_embedding_size=4,"
@@ -61,7 +61,7 @@ def exported(tmp_path_factory) -> tuple:
 @pytest.fixture(scope="module")
 def restored(exported):
     """(model, hps, extras) restored from the training folder, as sample_abs does."""
-    model, hps, extras, _ = checkpoints.load_model(exported[0])
+    model, hps, extras, _ = inference.load_model(exported[0])
     return model, hps, extras
 
 
@@ -161,7 +161,7 @@ def test_loaded_generation_equals_sampler(loaded_outputs, restored, name, max_le
     inputs, outputs = loaded_outputs
     model, hps, _ = restored
     max_len = max_len or hps.max_seq_len
-    seq, lengths = Sampler(model).generate(inputs["codes"], max_len, greedy=True)
+    seq, lengths = inference.Sampler(model).generate(inputs["codes"], max_len, greedy=True)
     np.testing.assert_array_equal(outputs[f"{name}.sequences"], seq)
     np.testing.assert_array_equal(outputs[f"{name}.lengths"], lengths)
     strokes = outputs[f"{name}.strokes"]

@@ -20,6 +20,7 @@ import checkpoints
 import demo_data
 import graph_builder
 import hparams
+import inference
 import train
 import training
 import utils
@@ -92,7 +93,7 @@ def test_validation_smaller_than_a_batch_is_exact_per_sketch_mean(tmp_path):
     assert losses[0]["valid"] == valid
     # The mean over the 27 sketches in ONE batch, from the best checkpoint.
     import tensorflow as tf
-    model, hps, extras, _ = checkpoints.load_model(str(root))
+    model, hps, extras, _ = inference.load_model(str(root))
     data = utils.load_dataset(data_dir, hps.categories, hps.num_per_category, hps.max_seq_len,
                               hps.max_strokes_num, hps.max_stroke_len)
     assert len(data.valid.strokes) == 27
@@ -215,16 +216,16 @@ def test_resume_with_no_intact_checkpoint_is_one_line(trained):
 def test_load_model_falls_back_to_an_older_intact_best_checkpoint(trained, capsys):
     copy_checkpoint(str(trained / "ckpt-15"), str(trained / "ckpt-7"))
     truncate_data(str(trained / "ckpt-15"))
-    _, _, _, prefix = checkpoints.load_model(str(trained))
+    _, _, _, prefix = inference.load_model(str(trained))
     assert prefix == str(trained / "ckpt-7")
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and "ckpt-15 is damaged" in err[0] and "ckpt-7" in err[1]
     truncate_data(str(trained / "ckpt-7"))
     with pytest.raises(checkpoints.CheckpointError, match="no intact checkpoint") as info:
-        checkpoints.load_model(str(trained))
+        inference.load_model(str(trained))
     assert "\n" not in str(info.value)
     with pytest.raises(checkpoints.CheckpointError, match="ckpt-7: Read less bytes"):
-        checkpoints.load_model(str(trained), ckpt_id=7)  # an explicit choice is never replaced
+        inference.load_model(str(trained), ckpt_id=7)  # an explicit choice is never replaced
 
 
 def test_torn_model_config_is_one_line_naming_it(trained):

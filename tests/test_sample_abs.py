@@ -1,4 +1,4 @@
-"""sample_abs.py and the Sampler: determinism, seeds, normalisation, the written files, CLI errors."""
+"""sample_abs.py: seeds, normalisation, the written files, CLI errors."""
 import json
 import os
 import subprocess
@@ -6,17 +6,15 @@ import sys
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
 import checkpoints
 import fileio
 import hparams
 import retrieval
 import sample_abs
+import sample_settings
 import train
 import utils
-from model import SketchGloc
-from sampling import Sampler
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # A tiny model trained for 3 steps on 60 demo sketches per category: enough to
@@ -53,40 +51,7 @@ def error_lines(proc: subprocess.CompletedProcess) -> list:
     return [line for line in proc.stderr.splitlines() if line.strip()]
 
 
-# ---------------------------------------------------------------- Sampler
-
-@pytest.fixture(scope="module")
-def untrained_sampler():
-    tf.random.set_seed(3)
-    hps = hparams.parse("enc_rnn_size=8,dec_rnn_size=16,z_size=6,hyper_num_units=16,"
-                        "hyper_embedding_size=4,dec_num_mixture=4,max_seq_len=25,max_strokes_num=8")
-    codes = np.random.default_rng(0).normal(size=(5, 6)).astype(np.float32) * 2
-    return Sampler(SketchGloc(hps)), codes
-
-
-def test_greedy_generation_is_deterministic(untrained_sampler):
-    sampler, codes = untrained_sampler
-    seq1, len1 = sampler.generate(codes, 25, greedy=True)
-    seq2, len2 = sampler.generate(codes, 25, greedy=True, seed=99)  # the seed plays no role
-    np.testing.assert_array_equal(seq1, seq2)
-    np.testing.assert_array_equal(len1, len2)
-    assert seq1.shape == (5, 25, 5)
-    # Every row is one-hot in the pen state, and rows from the end on are end rows.
-    np.testing.assert_array_equal(seq1[..., 2:].sum(-1), 1.0)
-    for b, n in enumerate(len1):
-        assert np.all(seq1[b, n:, 4] == 1) and np.all(seq1[b, :n, 4] == 0)
-
-
-def test_temperature_sampling_depends_only_on_the_seed(untrained_sampler):
-    sampler, codes = untrained_sampler
-    a, _ = sampler.generate(codes, 25, greedy=False, temperature=0.5, seed=1)
-    b, _ = sampler.generate(codes, 25, greedy=False, temperature=0.5, seed=1)
-    c, _ = sampler.generate(codes, 25, greedy=False, temperature=0.5, seed=2)
-    g, _ = sampler.generate(codes, 25, greedy=True)
-    np.testing.assert_array_equal(a, b)
-    assert not np.array_equal(a, c)
-    assert not np.array_equal(a, g)
-
+# ---------------------------------------------------------- generation
 
 def test_chunk_seeds_are_distinct_int32():
     seeds = {sample_abs.chunk_seed(s, k) for s in range(3) for k in range(50)}
@@ -186,8 +151,8 @@ def test_an_earlier_run_is_cleared_but_nothing_else(tmp_path):
 
 def test_sample_folder_round_trips_through_retrieval(tiny_run, tmp_path):
     out = str(tmp_path / "samples")
-    settings = sample_abs.settings_with(sample_size=3, sample_output=out, re_scale=0.3,
-                                        checkpoint_path=tiny_run, demo=True)
+    settings = sample_settings.settings_with(sample_size=3, sample_output=out, re_scale=0.3,
+                                             checkpoint_path=tiny_run, demo=True)
     meta = sample_abs.run(settings)
     hps, extras = checkpoints.load_config(tiny_run)
     cats = hps.categories
@@ -206,6 +171,7 @@ def test_sample_folder_round_trips_through_retrieval(tiny_run, tmp_path):
 
     # code_<c>_<i> is the code of the undisturbed original (re_scale 0.3 was used for generating).
     generator = sample_abs.SketchGenerator(tiny_run)
+    assert generator.encoder._encoder is generator.sampler.encode  # one compiled encoder per model
     data_dir = sample_abs.demo_data_dir()
     originals = sample_abs.load_test_sketches(data_dir, cats, 3, hps, extras["scale_factor"])
     codes = generator.encode([s for group in originals for s in group])
@@ -227,49 +193,7 @@ def test_sample_folder_round_trips_through_retrieval(tiny_run, tmp_path):
     assert perfect["top_1"] == 1.0
 
 
-def test_checkpoint_lookup_and_restore(tiny_run, tmp_path):
-    _, _, best = checkpoints.check_folder(tiny_run)
-    assert os.path.basename(best) == "ckpt-3"
-    assert checkpoints.check_folder(tiny_run, 3)[2] == best
-    assert checkpoints.check_folder(best)[2] == best  # a prefix names its checkpoint itself
-    with pytest.raises(checkpoints.CheckpointError, match="no checkpoint ckpt-99"):
-        checkpoints.check_folder(tiny_run, 99)
-    model, hps, extras, prefix = checkpoints.load_model(tiny_run)
-    assert prefix == best and extras["scale_factor"] > 0 and hps.z_size == 8
-    saved = tf.train.load_variable(best, "model/output_layer/w/.ATTRIBUTES/VARIABLE_VALUE")
-    np.testing.assert_array_equal(model.output_layer.w.numpy(), saved)
-
-    # Same files, another z_size in model_config.json: a one-line error, not a crash.
-    copy = tmp_path / "copy"
-    copy.mkdir()
-    for name in os.listdir(tiny_run):
-        if name.startswith("ckpt-3") or name == "checkpoint":
-            (copy / name).write_bytes(open(os.path.join(tiny_run, name), "rb").read())
-    hparams.save(hps.replace(z_size=9), str(copy / "model_config.json"), **extras)
-    with pytest.raises(checkpoints.CheckpointError, match="does not match model_config.json"):
-        checkpoints.load_model(str(copy))
-    os.remove(copy / "checkpoint")
-    with pytest.raises(checkpoints.CheckpointError, match="no best checkpoint"):
-        checkpoints.check_folder(str(copy))
-
-
 # -------------------------------------------------------------------- CLI
-
-def test_flags_and_positional_forms_agree():
-    from absl import flags
-
-    fv = flags.FlagValues()
-    sample_abs.define_flags(fv)
-    rest = fv(["prog", "7", "1", "out", "0.25", "ckpt", "4", "--nogreedy", "--seed=5"])
-    positional = sample_abs.parse_settings(rest, fv)
-    fv2 = flags.FlagValues()
-    sample_abs.define_flags(fv2)
-    rest2 = fv2(["prog", "--sample_size=7", "--dataset_id=1", "--sample_output=out", "--re_scale=0.25",
-                 "--checkpoint_path=ckpt", "--ckpt_id=4", "--nogreedy", "--seed=5"])
-    assert positional == sample_abs.parse_settings(rest2, fv2)
-    assert positional["sample_size"] == 7 and positional["re_scale"] == 0.25
-    assert positional["greedy"] is False and positional["seed"] == 5
-
 
 @pytest.mark.parametrize("args, message", [
     (["3", "0", "out"], "expected 6 positional arguments"),
@@ -292,8 +216,8 @@ def test_checkpoint_folder_without_config_is_one_line(tmp_path):
 def test_unconditional_generation_decodes_seeded_normal_codes(tiny_run, tmp_path):
     """z ~ N(0, I), seeded; temperature 0.24 sampling by default (the stroke variant's sampler)."""
     out = tmp_path / "free"
-    meta = sample_abs.run(sample_abs.settings_with(sample_size=4, sample_output=str(out),
-                                                   checkpoint_path=tiny_run, unconditional=True))
+    meta = sample_abs.run(sample_settings.settings_with(sample_size=4, sample_output=str(out),
+                                                        checkpoint_path=tiny_run, unconditional=True))
     assert meta["unconditional"] and meta["counts"] == [4]
     assert not meta["greedy"] and meta["temperature"] == 0.24
     codes = np.stack([np.load(out / f"code_0_{i}.npy") for i in range(4)])

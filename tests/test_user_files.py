@@ -18,6 +18,8 @@ import convert_quickdraw as cq
 import fileio
 import retrieval
 import sample_abs
+import sample_files
+import sample_settings
 from test_sample_abs import trained_run
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -33,8 +35,8 @@ def tiny_run(tmp_path_factory) -> str:
 def samples(tiny_run, tmp_path_factory) -> str:
     """A sample folder of the tiny model (2 sketches per category, re_scale 0.1)."""
     out = str(tmp_path_factory.mktemp("samples") / "s")
-    sample_abs.run(sample_abs.settings_with(sample_size=2, sample_output=out, re_scale=0.1,
-                                            checkpoint_path=tiny_run, demo=True))
+    sample_abs.run(sample_settings.settings_with(sample_size=2, sample_output=out, re_scale=0.1,
+                                                 checkpoint_path=tiny_run, demo=True))
     return out
 
 
@@ -85,8 +87,8 @@ def test_sample_refuses_a_folder_with_the_users_files(tiny_run, tmp_path):
 def test_overwrite_replaces_sample_names_and_keeps_other_user_files(tiny_run, tmp_path):
     out = str(tmp_path / "mine")
     before = user_folder(out, {**USER_FILES, "notes.txt": b"keep me", "0_0.png": b"mine too"})
-    sample_abs.run(sample_abs.settings_with(sample_size=1, sample_output=out, re_scale=0.0,
-                                            checkpoint_path=tiny_run, demo=True, overwrite=True))
+    sample_abs.run(sample_settings.settings_with(sample_size=1, sample_output=out, re_scale=0.0,
+                                                 checkpoint_path=tiny_run, demo=True, overwrite=True))
     after = hashes(out)
     assert after["notes.txt"] == before["notes.txt"]  # not a sample-file name: untouched
     assert after["0_0.png"] != before["0_0.png"]  # a sample-file name: replaced, as --overwrite says
@@ -103,12 +105,12 @@ def test_rerun_removes_only_what_the_earlier_run_wrote(tiny_run, samples, tmp_pa
     shutil.copytree(samples, out)
     fileio.write_json(os.path.join(out, "ret.json"), {"stale": True})
     fileio.add_to_manifest(out, ["ret.json"])
-    sample_abs.run(sample_abs.settings_with(sample_size=1, sample_output=out, re_scale=0.1,
-                                            checkpoint_path=tiny_run, demo=True))
+    sample_abs.run(sample_settings.settings_with(sample_size=1, sample_output=out, re_scale=0.1,
+                                                 checkpoint_path=tiny_run, demo=True))
     names = set(os.listdir(out))
     assert "s_0_1.npy" not in names and "0_1.png" not in names  # stale sketches of sample_size 2
     assert "ret.json" not in names  # scored the earlier sketches
-    assert fileio.read_manifest(out) == sample_abs.planned_files([1] * len(json.load(
+    assert fileio.read_manifest(out) == sample_files.planned_files([1] * len(json.load(
         open(os.path.join(out, "sample_meta.json")))["categories"]))
     assert names == fileio.read_manifest(out) | {fileio.MANIFEST_NAME}
 
@@ -157,11 +159,11 @@ def other_checkpoint(tiny_run, tmp_path_factory) -> str:
     """A training folder with the tiny model's config and other weights, as ckpt-1."""
     import tensorflow as tf
 
-    import checkpoints
+    import inference
 
     folder = tmp_path_factory.mktemp("other_run")
     shutil.copy(os.path.join(tiny_run, "model_config.json"), folder / "model_config.json")
-    model = checkpoints.load_model(tiny_run)[0]
+    model = inference.load_model(tiny_run)[0]
     model.output_layer.w.assign_add(tf.fill(tf.shape(model.output_layer.w), 0.01))
     assert tf.train.Checkpoint(model=model).save(str(folder / "ckpt")).endswith("ckpt-1")
     return str(folder)

@@ -36,7 +36,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)  # the project's modules, when run as `python tools/<name>.py`
 
 import checkpoints  # noqa: E402
-from errors import UserError  # noqa: E402
+import errors  # noqa: E402
 import fileio  # noqa: E402
 import hparams as hparams_lib  # noqa: E402
 
@@ -47,7 +47,7 @@ if TYPE_CHECKING:  # TensorFlow is imported late so that a bad --checkpoint fail
 SIGNATURES = ("encode", "encode_strokes", "generate", "generate_max_len")
 
 
-class ExportError(UserError):
+class ExportError(errors.UserError):
     """A bad --out folder; the message is one line."""
 
 
@@ -134,7 +134,7 @@ def build_module(model: tf.Module, scale_factor: float) -> tuple:
     import tensorflow as tf
 
     import graph_builder
-    from sampling import decode_loop
+    from inference import decode_loop
 
     hps = model.hps
     f32, i32 = tf.float32, tf.int32
@@ -190,25 +190,24 @@ def export(checkpoint: str, out: str, ckpt_id: int = 0) -> str:
     check_out(out)
     import tensorflow as tf
 
-    model, hps, extras, _ = checkpoints.load_model(checkpoint, ckpt_id)
+    import inference
+
+    model, hps, extras, _ = inference.load_model(checkpoint, ckpt_id)
     module, signatures = build_module(model, float(extras["scale_factor"]))
     tf.saved_model.save(module, out, signatures=signatures)
     hparams_lib.save(hps, os.path.join(out, checkpoints.CONFIG_NAME), **extras)
     return out
 
 
+@errors.guarded
 def main(argv: list | None = None) -> int:
-    """CLI: print the export folder; one `error:` line on stderr and status 1 on a user error."""
+    """CLI: print the export folder; `error: ...` on stderr and exit status 1 on a user error."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", required=True, help="training --log_root folder (or a ckpt prefix)")
     parser.add_argument("--ckpt_id", type=int, default=0, help="checkpoint step; 0: the latest best")
     parser.add_argument("--out", required=True, help="folder for the SavedModel")
     args = parser.parse_args(argv)
-    try:
-        print(export(args.checkpoint, args.out, args.ckpt_id))
-    except (checkpoints.CheckpointError, ExportError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+    print(export(args.checkpoint, args.out, args.ckpt_id))
     return 0
 
 

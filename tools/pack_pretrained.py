@@ -47,7 +47,9 @@ def pack_model(checkpoint: str, out: str, ckpt_id: int = 0) -> list:
     """Write config and model weights of a training folder's checkpoint to `out`; returns the file names."""
     import tensorflow as tf
 
-    model, hps, extras, prefix = checkpoints.load_model(checkpoint, ckpt_id)
+    from inference import load_model
+
+    model, hps, extras, prefix = load_model(checkpoint, ckpt_id)
     step = int(prefix.rsplit("-", 1)[1])
     manager = tf.train.CheckpointManager(tf.train.Checkpoint(model=model), out, max_to_keep=1)
     saved = manager.save(checkpoint_number=step)

@@ -29,6 +29,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 import fileio  # noqa: E402
+import sample_files  # noqa: E402
 
 QUICKDRAW4 = ["pig", "face", "radio", "alarm clock"]
 
@@ -150,14 +151,14 @@ def train(study: Study, name: str, hparams: str, runs_dir: str, data: str, log: 
 
 def evaluate(study: Study, name: str, log_root: str, data: str, clf: str, log: StageTimes) -> dict:
     """Evaluate one trained model at the study's re_scales; returns its results.json."""
-    out = os.path.join(log_root, "evaluation")
+    out = os.path.join(log_root, sample_files.EVALUATION_DIR)
     # --overwrite: the folder is the study's own, and an earlier evaluation (of a shorter run,
     # or by a version without output manifests) is replaced.
     stage(f"evaluate {name}", [sys.executable, "evaluate.py", "--overwrite", f"--checkpoint={log_root}",
                                f"--classifier={clf}", f"--data_dir={data}", f"--out={out}",
                                f"--sample_size={study.sample_size}",
                                f"--re_scales={','.join(f'{r:g}' for r in study.re_scales)}"], log)
-    with open(os.path.join(out, "results.json")) as f:
+    with open(os.path.join(out, sample_files.RESULTS_JSON)) as f:
         return json.load(f)
 
 
@@ -200,9 +201,9 @@ def picture(study: Study, name: str, runs_dir: str, data: str, out_dir: str, per
     import utils
 
     path = os.path.join(out_dir, "pictures", name + ".png")
-    evaluation = os.path.join(runs_dir, name, "evaluation")
+    evaluation = os.path.join(runs_dir, name, sample_files.EVALUATION_DIR)
     moved = max(study.re_scales)
-    folders = {r: os.path.join(evaluation, f"re_scale_{r:g}") for r in (0.0, moved)}
+    folders = {r: sample_files.setting_folder(evaluation, r) for r in (0.0, moved)}
     if os.path.exists(path) or not all(os.path.isdir(f) for f in folders.values()):
         return  # drawn already, or the model's samples are gone (a fresh clone keeps the picture)
     hps, extras = checkpoints.load_config(os.path.join(runs_dir, name))
@@ -213,7 +214,7 @@ def picture(study: Study, name: str, runs_dir: str, data: str, out_dir: str, per
         # The same draw as the evaluation's (evaluate.py -> sample_abs.sample, seed 0).
         disrupted = sample_abs.disrupt_strokes(strokes, moved, np.random.default_rng([0, c]))
         for i, original in enumerate(strokes):
-            generated = [utils.five_to_points(np.load(os.path.join(folders[r], f"s_{c}_{i}.npy")))
+            generated = [utils.five_to_points(np.load(os.path.join(folders[r], sample_files.seq_name(c, i))))
                          for r in (moved, 0.0)]
             rows.append([utils.to_absolute(original), utils.to_absolute(disrupted[i])] + generated)
     os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -232,8 +233,8 @@ def ship(study: Study, runs_dir: str, data: str, clf: str, log: StageTimes, out_
     if done is None:
         if not os.path.exists(os.path.join(log_root, "model_config.json")):
             # Continue from the study run's checkpoints, which stay as they are.
-            shutil.copytree(os.path.join(runs_dir, spec.run), log_root,
-                            ignore=shutil.ignore_patterns("evaluation", "samples", "tensorboard"))
+            skip = shutil.ignore_patterns(sample_files.EVALUATION_DIR, "samples", "tensorboard")
+            shutil.copytree(os.path.join(runs_dir, spec.run), log_root, ignore=skip)
         train(study, "shipped", wanted, runs_dir, data, log)
         done = dict(evaluate(study, "shipped", log_root, data, clf, log), run_hparams=wanted)
         fileio.write_json(path, done)
