@@ -107,6 +107,95 @@ def resume_candidates(log_root: str) -> list:
     return [prefix for _, _, prefix in sorted(found, reverse=True)]
 
 
+# ---- a training run's folder: config check, losses.json, leftovers of a kill (train.py) -------------
+
+LOSSES_NAME = "losses.json"
+# Keys that may change between a run and its resumption.
+RESUMABLE_KEYS = ("num_steps", "save_every", "early_stop_patience", "jit_compile",
+                  "learning_rate", "min_learning_rate", "decay_rate")
+# The folder tf.train.Checkpoint writes a checkpoint into before renaming it (`<prefix>_temp`);
+# a kill -9 mid-save leaves it behind.
+TEMP_CHECKPOINT = re.compile(r"ckpt-\d+_temp")
+
+
+# Defined here, free of TensorFlow: train.py raises it before TensorFlow is loaded, distribute.py too.
+class TrainingError(UserError, RuntimeError):
+    """A user-facing training failure (config mismatch, non-finite loss, ...)."""
+
+
+def config_extras(data) -> dict:
+    """What sampling and evaluation need besides the hparams (of a utils.Dataset)."""
+    return {"scale_factor": float(data.scale_factor)}
+
+
+def check_config(log_root: str, hps, extras: dict) -> None:
+    """Refuse to resume when model_config.json disagrees with the requested run."""
+    import math
+    saved, saved_extra = hparams_lib.load(os.path.join(log_root, CONFIG_NAME))
+    differ = hparams_lib.diff(saved, hps, ignore=RESUMABLE_KEYS)
+    for key, value in extras.items():
+        old = saved_extra.get(key)
+        if old is None or not math.isclose(old, value, rel_tol=1e-6):
+            differ[key] = (old, value)
+    if differ:
+        lines = ", ".join(f"{k}: saved {a!r} vs requested {b!r}" for k, (a, b) in sorted(differ.items()))
+        raise TrainingError(f"{log_root}/{CONFIG_NAME} disagrees with the requested run ({lines}); "
+                            "use the same --hparams/--data_dir or another --log_root")
+
+
+def read_losses(path: str) -> list:
+    """The records of losses.json ([] when absent); TrainingError naming a torn or foreign file."""
+    import fileio
+    if not os.path.exists(path):
+        return []
+    try:
+        records = fileio.read_json(path)
+    except ValueError as err:
+        raise TrainingError(f"{err}; the file is damaged: restore it, or delete it to start its "
+                            "records afresh") from None
+    if not (isinstance(records, list) and all(isinstance(r, dict) and "step" in r for r in records)):
+        raise TrainingError(f"{path}: expected a list of {{step, train, valid}} records")
+    return records
+
+
+def append_losses(folder: str, record: dict) -> list:
+    """Add a {step, train, valid} record to the folder's losses.json, dropping later steps; every record."""
+    import fileio
+    path = os.path.join(folder, LOSSES_NAME)
+    # A resumed run rewrites its future.
+    records = [r for r in read_losses(path) if r["step"] < record["step"]]
+    records.append(record)
+    fileio.write_json(path, records, indent=1)  # atomic: a kill -9 never leaves a torn file
+    return records
+
+
+def resume_point_note(log_root: str) -> str:
+    """End of a 'training stopped' message: the checkpoint a resume would start from, if any."""
+    candidates = resume_candidates(log_root)
+    if not candidates:
+        return f", no checkpoint was written to {log_root}"
+    return f"; the newest checkpoint on disk, {candidates[0]}, is from before it"
+
+
+def remove_stale_temp_checkpoints(log_root: str, warn) -> list:
+    """Delete `ckpt-<N>_temp/` folders that a kill mid-save left in log_root and its resume/ folder."""
+    import shutil
+    removed = []
+    for folder in (log_root, os.path.join(log_root, RESUME_DIR)):
+        if not os.path.isdir(folder):
+            continue
+        for name in sorted(os.listdir(folder)):
+            path = os.path.join(folder, name)
+            # Only TensorFlow's own temp naming, only real folders (never a link or a file).
+            if TEMP_CHECKPOINT.fullmatch(name) and os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path)
+                removed.append(path)
+    if removed:
+        warn(f"removed {len(removed)} stale temporary checkpoint folder(s) of an interrupted save: "
+             f"{', '.join(removed)}")
+    return removed
+
+
 def _warn(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 

@@ -94,7 +94,7 @@ class SketchGloc(tf.Module):
         self.hps = hps
         # The decoder's loop with a hand-written gradient (hyper_backward.py); False: autodiff.
         self.fast_decoder = fast_decoder
-        # Teacher-forced decoding runs the batch as this many independent parts (cpu_layout.py).
+        # Teacher-forced decoding runs the batch as this many independent parts (distribute.py).
         self.decoder_shards = decoder_shards
         self.compute_dtype = compute_dtype(hps.precision)
         self.encoder = GridEncoder(hps, name="encoder", dtype=self.compute_dtype)

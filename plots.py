@@ -9,6 +9,8 @@ import numpy as np  # noqa: E402
 from matplotlib import colormaps  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
+import utils  # noqa: E402
+
 
 def draw_sketch(ax, points: np.ndarray, color: str = "black") -> None:
     """Draw absolute (x, y, pen_lifted) points on `ax`, y downwards as in QuickDraw."""
@@ -69,6 +71,8 @@ def loss_curves(runs: dict[str, list[dict]], path: str, title: str = "") -> None
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
+
+
 def grid_graphs(pieces: list, chosen: int, box: np.ndarray, reach: np.ndarray, title: str,
                 path: str) -> None:
     """Save the nodes of a sketch and, for each of the 9 cells of node `chosen`'s grid, the nodes reaching it.
@@ -123,3 +127,25 @@ def _draw_cell(ax: object, pieces: list, chosen: int, box: np.ndarray, reach: np
     ax.set_aspect("equal", adjustable="box")
     ax.set_xticks([])
     ax.set_yticks([])
+
+
+def reconstructions(batch: dict, outputs: list, disrupted: bool, path: str) -> None:
+    """Save a grid of a batch's input, its disrupted pieces (when `disrupted`) and the model's output."""
+    rows, titles = [], ["input"] + (["disrupted"] if disrupted else []) + ["output"]
+    for b in range(len(outputs)):
+        row = [utils.five_to_points(batch["targets"][b, 1:])]
+        if disrupted:
+            row.append(pieces_as_points(batch["points"][b], batch["piece_lengths"][b]))
+        rows.append(row + [utils.five_to_points(outputs[b])])
+    sketch_grid(rows, titles, path)
+
+
+def pieces_as_points(points: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """The encoder's pieces [S, P, 2] as one absolute point list, a pen lift after each piece."""
+    parts = []
+    for piece, n in zip(points, lengths):
+        if n > 0:
+            pen = np.zeros((n, 1), np.float32)
+            pen[-1] = 1.0
+            parts.append(np.concatenate([piece[:n], pen], axis=1))
+    return np.concatenate(parts) if parts else np.zeros((0, 3), np.float32)

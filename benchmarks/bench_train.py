@@ -23,10 +23,10 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import tensorflow as tf  # noqa: E402
 
-import cpu_layout  # noqa: E402
 import hparams as hparams_lib  # noqa: E402
 import utils  # noqa: E402
-from training import STRATEGIES, Trainer, make_strategy  # noqa: E402
+from distribute import STRATEGIES, configure, make_strategy  # noqa: E402
+from train import Trainer  # noqa: E402
 
 SHEEP = os.path.join(os.path.dirname(__file__), "..", "data")
 
@@ -62,7 +62,7 @@ def peak_gflops(n: int = 2048, repeats: int = 5, parallel: int = 1) -> float:
     """Measured float32 matmul throughput of this machine (GFLOP/s).
 
     `parallel` independent matmuls at once, so that every core is busy also when
-    cpu_layout gives each op a share of the cores.
+    the CPU layout (distribute.configure) gives each op a share of the cores.
     """
     a = [tf.random.normal([n, n]) for _ in range(parallel)]
     mm = tf.function(lambda xs: [tf.matmul(x, x) for x in xs])
@@ -124,14 +124,14 @@ def main() -> None:
                         help="keep TensorFlow's default threads (train.py --nocpu_layout)")
     args = parser.parse_args()
     hps = hparams_lib.parse(args.hparams)
-    shards = 1 if args.no_cpu_layout else cpu_layout.configure(  # as train.py does
+    shards = 1 if args.no_cpu_layout else configure(  # as train.py does
         hps.batch_size, hps.dec_rnn_size, strategy=args.strategy)
     strategy = make_strategy(args.strategy)
     data, categories = load(args.data_dir, args.categories.split(","), hps)
     hps = hps.replace(categories=categories, max_seq_len=data.max_seq_len,
                       max_strokes_num=data.max_strokes_num, max_stroke_len=data.max_stroke_len)
     with tempfile.TemporaryDirectory() as log_root:
-        trainer = Trainer(hps, data, log_root, verbose=0, strategy=strategy)
+        trainer = Trainer(hps, data, log_root, verbose=0, strategy=strategy, decoder_shards=shards)
         result = measure(trainer, args.steps, args.warmup)
     sketches = args.steps * hps.batch_size
     rate = sketches / result["elapsed"]

@@ -17,10 +17,10 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import cpu_layout  # noqa: E402
 import hparams as hparams_lib  # noqa: E402
 from bench_train import load  # noqa: E402
-from training import Trainer  # noqa: E402
+from distribute import configure  # noqa: E402
+from train import Trainer  # noqa: E402
 
 
 def main() -> None:
@@ -31,14 +31,14 @@ def main() -> None:
     parser.add_argument("--checkpoints", default="0,100,200")
     args = parser.parse_args()
     hps = hparams_lib.parse(args.hparams)
-    cpu_layout.configure(hps.batch_size, hps.dec_rnn_size)  # as train.py does
+    shards = configure(hps.batch_size, hps.dec_rnn_size)  # as train.py does
     data, categories = load(args.data_dir, args.categories.split(","), hps)
     hps = hps.replace(categories=categories, max_seq_len=data.max_seq_len,
                       max_strokes_num=data.max_strokes_num, max_stroke_len=data.max_stroke_len)
     marks = [int(s) for s in args.checkpoints.split(",")]
     curve, start = {}, time.perf_counter()
     with tempfile.TemporaryDirectory() as log_root:
-        trainer = Trainer(hps, data, log_root, verbose=0)
+        trainer = Trainer(hps, data, log_root, verbose=0, decoder_shards=shards)
         batches = iter(trainer.batches(data.train, True, seed=hps.seed).repeat())
         for step in range(marks[-1] + 1):
             if step in marks:

@@ -1,6 +1,7 @@
-"""Distributed training (training.Learner under tf.distribute) equals single-device training.
+"""distribute.py: Learner under tf.distribute equals single-device training; Adam, the decaying
+rate, loss scaling; the CPU thread layout.
 
-Each test runs its TensorFlow work in a fresh subprocess (this file run as a script),
+The strategy tests run their TensorFlow work in a fresh subprocess (this file run as a script),
 because the CPU must be split into logical devices before TensorFlow initialises them,
 and a multi-worker strategy must be created before any other TensorFlow work.
 """
@@ -46,14 +47,14 @@ def child_mirrored(out_path: str) -> None:
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     import hparams
-    import training
+    import distribute
     from test_model import make_batch
 
     hps = hparams.parse(TINY)
     batch = make_batch(hps)
     tf.random.set_seed(0)
-    single = training.Learner(hps)
-    mirrored = training.Learner(hps, tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))
+    single = distribute.Learner(hps)
+    mirrored = distribute.Learner(hps, tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))
     for a, b in zip(single.model.variables, mirrored.model.variables):
         b.assign(a)
     single.model.encoder.sample_noise = mirrored.model.encoder.sample_noise = False
@@ -66,7 +67,7 @@ def child_mirrored(out_path: str) -> None:
     # A checkpoint of the distributed run restores into a single-device learner.
     path = tf.train.Checkpoint(**mirrored.checkpoint_objects()).save(out_path + "_ckpt/ckpt")
     tf.random.set_seed(1)
-    restored = training.Learner(hps)
+    restored = distribute.Learner(hps)
     tf.train.Checkpoint(**restored.checkpoint_objects()).restore(path).assert_existing_objects_matched()
     np.savez(out_path, **{"single/" + k: v for k, v in variable_values(single).items()},
              **{"mirrored/" + k: v for k, v in variable_values(mirrored).items()},
@@ -79,12 +80,12 @@ def child_worker(out_path: str) -> None:
     import tensorflow as tf
     strategy = tf.distribute.MultiWorkerMirroredStrategy()
     import hparams
-    import training
+    import distribute
     from test_model import make_batch
 
     hps = hparams.parse(TINY)
     tf.random.set_seed(0)
-    learner = training.Learner(hps, strategy)
+    learner = distribute.Learner(hps, strategy)
     learner.model.encoder.sample_noise = False
     data = learner.distribute(tf.data.Dataset.from_tensors(make_batch(hps)).repeat(3))
     losses = [float(learner.train_step(b)) for b in data]
@@ -92,7 +93,7 @@ def child_worker(out_path: str) -> None:
     with open(out_path, "w") as f:
         json.dump({"losses": losses, "steps": int(learner.optimizer.iterations.numpy()),
                    "checksum": float(np.sum(np.abs(weights))),
-                   "chief": training.is_chief(strategy)}, f)
+                   "chief": distribute.is_chief(strategy)}, f)
 
 
 # ---------------------------------------------------------------- tests
@@ -162,6 +163,84 @@ def test_multi_worker_steps_run_to_completion(tmp_path):
     assert reports[0]["losses"] == pytest.approx(reports[1]["losses"], rel=1e-6)
     assert reports[0]["checksum"] == pytest.approx(reports[1]["checksum"], rel=1e-6)
     assert all(np.isfinite(reports[0]["losses"]))
+
+
+# ---------------------------------------------------------------- one device, in process
+
+def test_adam_epsilon_is_tf1s():
+    import distribute
+    import hparams
+    learner = distribute.Learner(hparams.parse(TINY))
+    assert learner.optimizer.epsilon == 1e-8
+
+
+def test_learning_rate_decays_as_the_formula_says():
+    """(lr - min_lr) * decay_rate**step + min_lr, read by the optimizer at its own step."""
+    import distribute
+    import hparams
+    rate = distribute.DecayingRate(1e-3, 1e-5, 0.9)
+    for step in (0, 1, 10, 200):
+        assert float(rate(step)) == pytest.approx((1e-3 - 1e-5) * 0.9 ** step + 1e-5, rel=1e-5)
+    learner = distribute.Learner(hparams.parse(TINY + ",decay_rate=0.99,learning_rate=0.002"))
+    learner.optimizer.iterations.assign(50)
+    assert float(learner.optimizer.learning_rate) == pytest.approx((2e-3 - 1e-5) * 0.99 ** 50 + 1e-5,
+                                                                   rel=1e-5)
+
+
+def test_dynamic_loss_scale_halves_on_overflow_and_doubles_after_a_period():
+    import tensorflow as tf
+
+    import distribute
+    scale = distribute.DynamicLossScale(initial=8.0, period=3)
+    history = []
+    for finite in (False, True, True, True, False, False, False, False):
+        scale.update(tf.constant(finite))
+        history.append((float(scale.scale.numpy()), int(scale.good_steps.numpy())))
+    assert history == [(4, 0), (4, 1), (4, 2), (8, 0), (4, 0), (2, 0), (1, 0), (1, 0)]
+
+
+def test_learner_builds_the_model_with_the_decoder_shards_it_is_given():
+    import distribute
+    import hparams
+    assert distribute.Learner(hparams.parse(TINY)).model.decoder_shards == 1
+    assert distribute.Learner(hparams.parse(TINY), decoder_shards=2).model.decoder_shards == 2
+
+
+# ---------------------------------------------------------------- CPU thread layout
+
+def test_small_decoder_is_sharded_over_the_cores():
+    import distribute
+    assert distribute.plan(100, 128, cores=2) == (2, 1)
+    assert distribute.plan(100, 128, cores=16) == (2, 8)  # at least 50 sketches a shard
+    assert distribute.plan(400, 256, cores=4) == (4, 1)
+
+
+def test_wide_decoder_small_batch_or_one_core_are_left_alone():
+    import distribute
+    assert distribute.plan(100, 512, cores=2) == (1, 2)
+    assert distribute.plan(99, 128, cores=2) == (1, 2)
+    assert distribute.plan(100, 128, cores=1) == (1, 1)
+
+
+def test_configure_after_tensorflow_started_keeps_defaults():
+    import tensorflow as tf
+
+    import distribute
+    tf.constant(1.0) + 1.0  # the runtime is up: thread pools are fixed
+    assert distribute.configure(100, 128, cores=2) == 1
+    assert distribute.configure(100, 128, cores=2, strategy="mirrored") == 1  # replicas split the batch
+
+
+def test_configure_in_a_fresh_process_returns_the_planned_shards():
+    """Before TensorFlow's first op (as train.run calls it), without a GPU: the plan's shards and threads."""
+    code = ("import distribute, tensorflow as tf; n = distribute.configure(100, 128, cores=2); "
+            "print(n, tf.config.threading.get_inter_op_parallelism_threads(), "
+            "len(tf.config.list_physical_devices('GPU')))")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=child_env(),
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    shards, inter, gpus = map(int, proc.stdout.split())
+    assert (shards, inter) == ((1, 0) if gpus else (2, 2))
 
 
 if __name__ == "__main__":

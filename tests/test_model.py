@@ -144,7 +144,7 @@ def test_gcn_skipping_empty_rows_keeps_value_and_gradients():
 
 @pytest.mark.parametrize("shards", [2, 3])
 def test_sharded_decoder_equals_whole_batch(shards):
-    """Decoding the batch in parts (cpu_layout) changes neither outputs nor gradients."""
+    """Decoding the batch in parts (distribute.configure) changes neither outputs nor gradients."""
     hps = TINY.replace(use_recurrent_dropout=False)
     whole = model_lib.SketchGloc(hps)
     parts = model_lib.SketchGloc(hps, decoder_shards=shards)

@@ -22,7 +22,6 @@ import graph_builder
 import hparams
 import inference
 import train
-import training
 import utils
 from conftest import TINY, TWO, run_tiny
 
@@ -89,7 +88,7 @@ def test_validation_smaller_than_a_batch_is_exact_per_sketch_mean(tmp_path):
     (step, valid), = history["valid"]
     assert step == 6 and np.isfinite(valid)
     assert os.path.exists(root / "ckpt-6.index")  # a best checkpoint was written
-    losses = json.load(open(root / training.LOSSES_NAME))
+    losses = json.load(open(root / checkpoints.LOSSES_NAME))
     assert losses[0]["valid"] == valid
     # The mean over the 27 sketches in ONE batch, from the best checkpoint.
     import tensorflow as tf
@@ -170,7 +169,7 @@ def test_cli_log_root_must_be_a_folder(tmp_path):
 
 
 def test_saved_config_is_validated_when_loaded(trained):
-    path = trained / training.CONFIG_NAME
+    path = trained / checkpoints.CONFIG_NAME
     values = json.load(open(path))
     values["z_size"] = 0
     open(path, "w").write(json.dumps(values))
@@ -190,7 +189,7 @@ def test_validation_tables_match_the_model_code():
 # ---- row 5: crash safety ----------------------------------------------------------------------
 
 def test_resume_falls_back_from_a_damaged_checkpoint(trained, capsys):
-    resume = trained / training.RESUME_DIR
+    resume = trained / checkpoints.RESUME_DIR
     copy_checkpoint(str(resume / "ckpt-15"), str(resume / "ckpt-9"))  # an older intact one
     truncate_data(str(resume / "ckpt-15"))
     truncate_data(str(trained / "ckpt-15"))
@@ -229,7 +228,7 @@ def test_load_model_falls_back_to_an_older_intact_best_checkpoint(trained, capsy
 
 
 def test_torn_model_config_is_one_line_naming_it(trained):
-    path = trained / training.CONFIG_NAME
+    path = trained / checkpoints.CONFIG_NAME
     os.truncate(path, os.path.getsize(path) // 2)
     before = digest(trained)
     proc = run_cli("--demo", f"--log_root={trained}", "--resume_training=True",
@@ -244,19 +243,19 @@ def test_torn_model_config_is_one_line_naming_it(trained):
 
 
 def test_torn_losses_json_is_reported_before_training(trained):
-    path = trained / training.LOSSES_NAME
+    path = trained / checkpoints.LOSSES_NAME
     os.truncate(path, os.path.getsize(path) - 3)
     before = digest(trained)
-    with pytest.raises(training.TrainingError, match=r"losses.json: not valid JSON") as info:
+    with pytest.raises(checkpoints.TrainingError, match=r"losses.json: not valid JSON") as info:
         run_tiny(trained, "num_steps=30", resume=True)
     assert "\n" not in str(info.value)
     after = digest(trained)  # nothing trained, nothing rewritten (TensorBoard may add an event file)
     assert {name: after.get(name) for name in before} == before
-    assert not checkpoints.list_checkpoints(str(trained / training.RESUME_DIR))[0].endswith("ckpt-30")
+    assert not checkpoints.list_checkpoints(str(trained / checkpoints.RESUME_DIR))[0].endswith("ckpt-30")
 
 
 def test_stale_temporary_checkpoint_folders_are_removed_and_nothing_else(trained, capsys):
-    stale = [trained / "ckpt-16_temp", trained / training.RESUME_DIR / "ckpt-16_temp"]
+    stale = [trained / "ckpt-16_temp", trained / checkpoints.RESUME_DIR / "ckpt-16_temp"]
     for folder in stale:
         os.makedirs(folder)
         open(folder / "part-00000-of-00001.data-00000-of-00001", "wb").write(b"x" * 10)
@@ -278,20 +277,20 @@ def test_time_based_checkpoint_resumes_mid_epoch_exactly(tmp_path, monkeypatch):
     root = tmp_path / "run"
     # A tiny interval: every step saves. num_steps=18 stops 3 batches into the second epoch.
     run_tiny(root, "num_steps=18", minutes=1e-9)
-    resume = root / training.RESUME_DIR
+    resume = root / checkpoints.RESUME_DIR
     assert sorted(os.path.basename(p) for p in checkpoints.list_checkpoints(str(resume))) == [
         "ckpt-17", "ckpt-18"]  # validation alone would have left ckpt-15 and ckpt-18
     for prefix in (resume / "ckpt-18", root / "ckpt-18"):  # as if killed right after step 17
         for path in glob.glob(str(prefix) + ".*"):
             os.remove(path)
     seen = []
-    original = training.BatchSource.__call__
+    original = train.BatchSource.__call__
 
     def record(self, b):
         if self.training:
             seen.append((self.seed, int(b)))
         return original(self, b)
-    monkeypatch.setattr(training.BatchSource, "__call__", record)
+    monkeypatch.setattr(train.BatchSource, "__call__", record)
     history = run_tiny(root, "num_steps=22", resume=True)
     assert history["step"] == 22
     # Epoch 2 (seed 0 + 1) continues at its batch 2 (0-based): batches 0 and 1 were done before.
@@ -303,24 +302,24 @@ def test_time_based_checkpoint_resumes_mid_epoch_exactly(tmp_path, monkeypatch):
 def test_validation_record_is_on_disk_before_its_checkpoints(tmp_path, monkeypatch):
     def killed(self, *args, **kwargs):
         raise KeyboardInterrupt  # stands for a kill right after the best checkpoint was saved
-    monkeypatch.setattr(training.Trainer, "draw_samples", killed)
+    monkeypatch.setattr(train.Trainer, "draw_samples", killed)
     root = tmp_path / "run"
     with pytest.raises(KeyboardInterrupt):
         run_tiny(root, "num_steps=15")
     assert os.path.exists(root / "ckpt-15.index")  # a resume would start after this validation
-    assert [r["step"] for r in json.load(open(root / training.LOSSES_NAME))] == [15]
+    assert [r["step"] for r in json.load(open(root / checkpoints.LOSSES_NAME))] == [15]
 
 
 # ---- rows 6 and 8: messages ------------------------------------------------------------------
 
 def test_non_finite_loss_names_the_checkpoint_only_when_one_exists(trained, tmp_path):
-    with pytest.raises(training.TrainingError) as info:
+    with pytest.raises(checkpoints.TrainingError) as info:
         run_tiny(tmp_path / "fresh", "num_steps=40,learning_rate=1e30,min_learning_rate=1e30")
     assert "loss became nan" in str(info.value) and "intact" not in str(info.value)
     assert "no checkpoint was written" in str(info.value)
-    with pytest.raises(training.TrainingError) as info:
+    with pytest.raises(checkpoints.TrainingError) as info:
         run_tiny(trained, "num_steps=40,learning_rate=1e30,min_learning_rate=1e30", resume=True)
-    assert str(trained / training.RESUME_DIR / "ckpt-15") in str(info.value)
+    assert str(trained / checkpoints.RESUME_DIR / "ckpt-15") in str(info.value)
 
 
 def test_resume_on_an_empty_folder_says_so_and_trains(tmp_path):
@@ -333,16 +332,16 @@ def test_resume_on_an_empty_folder_says_so_and_trains(tmp_path):
 
 def test_checkpoint_from_before_epoch_step_still_resumes(trained, capsys):
     import tensorflow as tf
-    hps, _ = hparams.load(str(trained / training.CONFIG_NAME))
+    hps, _ = hparams.load(str(trained / checkpoints.CONFIG_NAME))
     data = utils.load_dataset(demo_data.ensure_demo_dataset()[0], hps.categories, hps.num_per_category,
                               hps.max_seq_len, hps.max_strokes_num, hps.max_stroke_len)
-    trainer = training.Trainer(hps, data, str(trained / "scratch"), verbose=0)
-    trainer.ckpt.restore(str(trained / training.RESUME_DIR / "ckpt-15")).assert_existing_objects_matched()
+    trainer = train.Trainer(hps, data, str(trained / "scratch"), verbose=0)
+    trainer.ckpt.restore(str(trained / checkpoints.RESUME_DIR / "ckpt-15")).assert_existing_objects_matched()
     for prefix in checkpoints.resume_candidates(str(trained)):
         for path in glob.glob(prefix + ".*"):
             os.remove(path)
     # The layout of checkpoints before this change (save() as the CheckpointManager does: ckpt-1).
-    legacy = trainer.ckpt_without_epoch_step.save(str(trained / training.RESUME_DIR / "ckpt"))
+    legacy = trainer.ckpt_without_epoch_step.save(str(trained / checkpoints.RESUME_DIR / "ckpt"))
     assert "epoch_step/.ATTRIBUTES/VARIABLE_VALUE" not in {n for n, _ in tf.train.list_variables(legacy)}
     shutil.rmtree(trained / "scratch")
     history = run_tiny(trained, "num_steps=30", resume=True)
