@@ -1,21 +1,24 @@
-"""The checkpoints of a training folder (`--log_root`), found and checked without TensorFlow.
+"""A training folder (`--log_root`): its config, checkpoints and loss records, checked without TensorFlow.
 
 The folder holds `model_config.json` (hparams plus `scale_factor`), the best
-checkpoints `ckpt-<step>` and, under `resume/`, the latest ones. Nothing here
-imports TensorFlow (restore_newest_intact only when called), so a CLI can check
-its arguments first; inference.load_model restores the model.
+checkpoints `ckpt-<step>`, under `resume/` the latest ones, and `losses.json`.
+Nothing here imports TensorFlow (restore_newest_intact only when called), so
+a command can check its arguments first; inference.load_model restores a
+model, train.py resumes a run (METHOD.md §9).
 """
 from __future__ import annotations
 
+import math
 import os
 import re
+import shutil
 import sys
 from typing import Callable
 
+import fileio
 import hparams as hparams_lib
 from errors import UserError, first_line
 
-# Shared with training.py; this module stays free of TensorFlow.
 CONFIG_NAME = "model_config.json"
 RESUME_DIR = "resume"
 _CKPT_INDEX = re.compile(r"ckpt-(\d+)\.index")
@@ -130,7 +133,6 @@ def config_extras(data) -> dict:
 
 def check_config(log_root: str, hps, extras: dict) -> None:
     """Refuse to resume when model_config.json disagrees with the requested run."""
-    import math
     saved, saved_extra = hparams_lib.load(os.path.join(log_root, CONFIG_NAME))
     differ = hparams_lib.diff(saved, hps, ignore=RESUMABLE_KEYS)
     for key, value in extras.items():
@@ -145,7 +147,6 @@ def check_config(log_root: str, hps, extras: dict) -> None:
 
 def read_losses(path: str) -> list:
     """The records of losses.json ([] when absent); TrainingError naming a torn or foreign file."""
-    import fileio
     if not os.path.exists(path):
         return []
     try:
@@ -160,7 +161,6 @@ def read_losses(path: str) -> list:
 
 def append_losses(folder: str, record: dict) -> list:
     """Add a {step, train, valid} record to the folder's losses.json, dropping later steps; every record."""
-    import fileio
     path = os.path.join(folder, LOSSES_NAME)
     # A resumed run rewrites its future.
     records = [r for r in read_losses(path) if r["step"] < record["step"]]
@@ -179,7 +179,6 @@ def resume_point_note(log_root: str) -> str:
 
 def remove_stale_temp_checkpoints(log_root: str, warn) -> list:
     """Delete `ckpt-<N>_temp/` folders that a kill mid-save left in log_root and its resume/ folder."""
-    import shutil
     removed = []
     for folder in (log_root, os.path.join(log_root, RESUME_DIR)):
         if not os.path.isdir(folder):
