@@ -3,6 +3,8 @@ import json
 import os
 import sys
 
+import pytest
+
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools"))
 import reproduce  # noqa: E402
 
@@ -31,12 +33,18 @@ def test_table_has_a_row_per_run_and_setting_and_marks_missing_runs():
     assert lines[-1] == "| chance level | - | 25.0 | 0.2 | 2.5 | 12.5 |"
 
 
-def test_a_rerun_skips_finished_runs_and_redoes_changed_ones(tmp_path, monkeypatch):
-    """A result recorded with the study's hparams is kept; one from other hparams is redone."""
-    study = reproduce.STUDIES["small_encoder"]
+@pytest.fixture
+def in_tmp(tmp_path, monkeypatch):
+    """The runner working in tmp_path, with a stand-in data folder and classifier."""
     monkeypatch.setattr(reproduce, "REPO", str(tmp_path))
     monkeypatch.setattr(reproduce, "data_dir", lambda: "data")
     monkeypatch.setattr(reproduce, "classifier", lambda *a: "clf")
+    return tmp_path
+
+
+def test_a_rerun_skips_finished_runs_and_redoes_changed_ones(in_tmp, monkeypatch):
+    """A result recorded with the study's hparams is kept; one from other hparams is redone."""
+    study, tmp_path = reproduce.STUDIES["small_encoder"], in_tmp
     done = []
     monkeypatch.setattr(reproduce, "train", lambda study, name, *a: str(tmp_path / "runs" / name))
     monkeypatch.setattr(reproduce, "evaluate", lambda study, name, *a: done.append(name) or fake_result(0.5))
@@ -53,12 +61,9 @@ def test_a_rerun_skips_finished_runs_and_redoes_changed_ones(tmp_path, monkeypat
     assert "| stroke nodes, encoder 128 | 0 | 50.0 |" in (out / "results.md").read_text()
 
 
-def test_the_shipped_model_continues_its_run_once_and_is_packed_once(tmp_path, monkeypatch):
+def test_the_shipped_model_continues_its_run_once_and_is_packed_once(in_tmp, monkeypatch):
     """The ship stage copies its study run, trains it on, evaluates and packs it; a rerun skips it."""
-    study = reproduce.STUDIES["quickdraw4"]
-    monkeypatch.setattr(reproduce, "REPO", str(tmp_path))
-    monkeypatch.setattr(reproduce, "data_dir", lambda: "data")
-    monkeypatch.setattr(reproduce, "classifier", lambda *a: "clf")
+    study, tmp_path = reproduce.STUDIES["quickdraw4"], in_tmp
     calls = []
     monkeypatch.setattr(reproduce, "train",
                         lambda study, name, hparams, *a: calls.append(("train", name, hparams)))

@@ -199,13 +199,19 @@ def export(checkpoint: str, out: str, ckpt_id: int = 0) -> str:
     return out
 
 
+def checkpoint_parser(doc: str, out_help: str) -> argparse.ArgumentParser:
+    """The command line of a tool that reads one checkpoint and writes a folder."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--checkpoint", required=True, help="training --log_root folder (or a ckpt prefix)")
+    parser.add_argument("--ckpt_id", type=int, default=0, help="checkpoint step; 0: the latest best")
+    parser.add_argument("--out", required=True, help=out_help)
+    return parser
+
+
 @errors.guarded
 def main(argv: list | None = None) -> int:
     """CLI: print the export folder; `error: ...` on stderr and exit status 1 on a user error."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--checkpoint", required=True, help="training --log_root folder (or a ckpt prefix)")
-    parser.add_argument("--ckpt_id", type=int, default=0, help="checkpoint step; 0: the latest best")
-    parser.add_argument("--out", required=True, help="folder for the SavedModel")
+    parser = checkpoint_parser(__doc__, "folder for the SavedModel")
     args = parser.parse_args(argv)
     print(export(args.checkpoint, args.out, args.ckpt_id))
     return 0

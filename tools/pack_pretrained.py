@@ -11,7 +11,6 @@ times this size.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import sys
@@ -22,6 +21,7 @@ sys.path.insert(0, REPO)  # the project's modules, when run as `python tools/<na
 
 import checkpoints  # noqa: E402
 import errors  # noqa: E402
+import export  # noqa: E402
 import fileio  # noqa: E402
 import hparams as hparams_lib  # noqa: E402
 
@@ -88,11 +88,8 @@ def pack(checkpoint: str, out: str, classifier: str = "", ckpt_id: int = 0) -> s
 @errors.guarded
 def main(argv: list | None = None) -> int:
     """CLI: print the packed folder."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--checkpoint", required=True, help="training --log_root folder (or a ckpt prefix)")
-    parser.add_argument("--ckpt_id", type=int, default=0, help="checkpoint step; 0: the latest best")
+    parser = export.checkpoint_parser(__doc__, "folder to write")
     parser.add_argument("--classifier", default="", help="sketch_a_net.train folder to pack alongside")
-    parser.add_argument("--out", required=True, help="folder to write")
     args = parser.parse_args(argv)
     print(pack(args.checkpoint, args.out, args.classifier, args.ckpt_id))
     return 0
