@@ -48,7 +48,7 @@ def child_mirrored(out_path: str) -> None:
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     import hparams
     import distribute
-    from test_model import make_batch
+    from conftest import make_batch
 
     hps = hparams.parse(TINY)
     batch = make_batch(hps)
@@ -81,7 +81,7 @@ def child_worker(out_path: str) -> None:
     strategy = tf.distribute.MultiWorkerMirroredStrategy()
     import hparams
     import distribute
-    from test_model import make_batch
+    from conftest import make_batch
 
     hps = hparams.parse(TINY)
     tf.random.set_seed(0)

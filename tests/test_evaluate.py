@@ -8,7 +8,6 @@ import pytest
 
 import evaluate
 import utils
-from test_sample_abs import trained_run
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -62,12 +61,11 @@ def test_missing_folders_are_one_line_errors(tmp_path):
     assert proc.returncode == 2 and proc.stderr.strip() == "error: --checkpoint is required"
 
 
-def test_end_to_end_train_sample_retrieve_classify(tmp_path_factory, tmp_path):
+def test_end_to_end_train_sample_retrieve_classify(tiny_run, tmp_path):
     """Tiny model and classifier; evaluate.py at the three settings through its CLI."""
     from sketch_a_net.train import train_classifier
     import demo_data
 
-    run = trained_run(tmp_path_factory)
     data_dir, categories = demo_data.ensure_demo_dataset()
     data = utils.load_dataset(data_dir, categories, num_per_category=30)
     train_classifier([utils.to_absolute(s) for s in data.train.strokes], data.train.labels,
@@ -75,7 +73,7 @@ def test_end_to_end_train_sample_retrieve_classify(tmp_path_factory, tmp_path):
                      categories, str(tmp_path / "cls"), epochs=1, width_multiplier=0.1, verbose=0)
 
     out = tmp_path / "eval"
-    proc = run_cli("--checkpoint", run, "--classifier", str(tmp_path / "cls"), "--demo",
+    proc = run_cli("--checkpoint", tiny_run, "--classifier", str(tmp_path / "cls"), "--demo",
                    "--sample_size", "2", "--out", str(out))
     assert proc.returncode == 0, proc.stderr[-2000:]
     results = json.load(open(out / "results.json"))

@@ -16,8 +16,6 @@ import train
 import utils
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY = ("enc_rnn_size=8,dec_rnn_size=16,z_size=8,hyper_num_units=16,hyper_embedding_size=4,"
-        "num_per_category=60,batch_size=20,num_steps=3,save_every=1")
 SHORT_LEN = 5
 
 # Runs in a fresh interpreter whose sys.path holds only the standard places: the
@@ -49,13 +47,11 @@ np.save("out/signatures.npy", np.array(sorted(sig)))
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory) -> tuple:
-    """(training folder, export folder) of a tiny demo model trained for 3 steps."""
-    root = tmp_path_factory.mktemp("export")
-    run_dir, out = root / "run", root / "export"
-    train.run(TINY, None, str(run_dir), False, True, verbose=0)
-    export.export(str(run_dir), str(out))
-    return str(run_dir), str(out)
+def exported(tiny_run, tmp_path_factory) -> tuple:
+    """(training folder, export folder) of the session's tiny demo model (conftest)."""
+    out = tmp_path_factory.mktemp("export") / "export"
+    export.export(tiny_run, str(out))
+    return tiny_run, str(out)
 
 
 @pytest.fixture(scope="module")
@@ -207,8 +203,9 @@ def test_cli_folder_without_config(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def test_cli_refuses_non_empty_out(exported):
-    proc = run_cli("--checkpoint", exported[0], "--out", exported[0])
+def test_cli_refuses_non_empty_out(tiny_trained_copy):
+    run = str(tiny_trained_copy[0])  # a copy: were the refusal missing, the export would write into it
+    proc = run_cli("--checkpoint", run, "--out", run)
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines() == [
-        f"error: {exported[0]}: folder is not empty and holds no earlier export"]
+        f"error: {run}: folder is not empty and holds no earlier export"]

@@ -303,7 +303,7 @@ def assert_batch_matches_loop(sketches: list, max_stroke_len: int) -> None:
 
 
 def test_real_files_are_all_checked(real_data):
-    assert set(MEASURED_CAPS) <= set(real_files(real_data))
+    assert set(MEASURED_CAPS) == set(real_files(real_data))  # every file has its measured caps
 
 
 @pytest.mark.parametrize("name", real_files(REAL_DATA) if os.path.isdir(REAL_DATA) else [])
@@ -311,7 +311,7 @@ def test_stroke_nodes_equal_reference_loop_on_every_sketch(real_data, name):
     """METHOD.md §4 on every sketch of every real file: the percentile caps, then nodes and relations."""
     sketches = raw_sketches(real_data, name)
     caps = gb.caps_loop(sketches)
-    assert caps == MEASURED_CAPS.get(name, caps)
+    assert caps == MEASURED_CAPS[name]
     with warnings.catch_warnings():  # pig and radio hold a few offsets beyond +-1000, clipped
         warnings.simplefilter("ignore", utils.DataWarning)
         ds = utils.load_dataset(real_data, [name])

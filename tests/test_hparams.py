@@ -1,11 +1,11 @@
 """hparams: the original --hparams syntax, presets, JSON round trip, clear errors."""
 import dataclasses
 import json
-import os
 
 import pytest
 
 import hparams
+from conftest import readme_block
 
 
 def test_defaults_are_paper_configuration():
@@ -28,12 +28,6 @@ min_learning_rate, grad_clip, de_weight, use_recurrent_dropout,
 recurrent_dropout_prob, use_input_dropout, input_dropout_prob,
 use_output_dropout, output_dropout_prob, random_scale_factor,
 augment_stroke_prob, is_training, num_per_category""".replace("\n", " ").split(", ")
-
-
-def readme_block() -> str:
-    """The --hparams block of the README (the line after its marker comment)."""
-    readme = open(os.path.join(os.path.dirname(__file__), "..", "README.md")).read()
-    return readme.split("<!-- hparams-block -->")[1].split("```")[1].strip().split('"')[1]
 
 
 def test_readme_block_has_every_original_key_and_parses():

@@ -5,7 +5,7 @@ import tensorflow as tf
 
 import hyper_backward as hb
 import rnn
-from test_rnn import perturb, rand_state, rand_x, small_cell
+from conftest import perturb, rand_state, rand_x, small_cell
 
 
 def run_and_grads(cell, x, init, runner):

@@ -11,7 +11,6 @@ import hparams
 import inference
 from inference import Sampler, SketchEncoder, choose_point
 from model import SketchGloc
-from test_sample_abs import trained_run
 
 ROWS = 40000
 
@@ -107,15 +106,10 @@ def test_the_sampler_and_its_sketch_encoder_share_one_compiled_encoder(untrained
 
 # ------------------------------------------------------------------ restore
 
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory) -> str:
-    return trained_run(tmp_path_factory)
-
-
-def test_load_model_restores_the_best_checkpoint(tiny_run, tmp_path):
+def test_load_model_restores_the_best_checkpoint(tiny_run, tiny_best, tmp_path):
     _, _, best = checkpoints.check_folder(tiny_run)
-    assert os.path.basename(best) == "ckpt-3"
-    assert checkpoints.check_folder(tiny_run, 3)[2] == best
+    assert best == os.path.join(tiny_run, tiny_best)
+    assert checkpoints.check_folder(tiny_run, int(tiny_best.split("-")[1]))[2] == best
     assert checkpoints.check_folder(best)[2] == best  # a prefix names its checkpoint itself
     with pytest.raises(checkpoints.CheckpointError, match="no checkpoint ckpt-99"):
         checkpoints.check_folder(tiny_run, 99)
@@ -128,7 +122,7 @@ def test_load_model_restores_the_best_checkpoint(tiny_run, tmp_path):
     copy = tmp_path / "copy"
     copy.mkdir()
     for name in os.listdir(tiny_run):
-        if name.startswith("ckpt-3") or name == "checkpoint":
+        if name.startswith(tiny_best + ".") or name == "checkpoint":
             (copy / name).write_bytes(open(os.path.join(tiny_run, name), "rb").read())
     hparams.save(hps.replace(z_size=9), str(copy / "model_config.json"), **extras)
     with pytest.raises(checkpoints.CheckpointError, match="does not match model_config.json"):

@@ -5,30 +5,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import graph_builder
 import hparams
 import model as model_lib
+from conftest import make_batch
 from grid_encoder import MultiGraphGCN
 
 TINY = hparams.parse("enc_rnn_size=8,dec_rnn_size=16,z_size=4,hyper_num_units=8,"
                      "hyper_embedding_size=4,dec_num_mixture=3,use_recurrent_dropout=False,batch_size=4")
-
-
-def random_sketch(rng, n_points: int) -> np.ndarray:
-    """Stroke-3 float32 sketch with a few pen lifts."""
-    s = np.zeros((n_points, 3), np.float32)
-    s[:, :2] = rng.normal(size=(n_points, 2))
-    s[rng.choice(n_points, 2, replace=False), 2] = 1
-    s[-1, 2] = 1
-    return s
-
-
-def make_batch(hps, seed=0, lengths=(9, 14, 7, 20)):
-    rng = np.random.default_rng(seed)
-    strokes = [random_sketch(rng, n) for n in lengths]
-    batch = graph_builder.build_batch(strokes, np.arange(len(lengths)) % 2, max_points=25,
-                                      max_nodes=10, max_seq_len=25, re_scale=0.0, rng=rng)
-    return {k: tf.convert_to_tensor(v) for k, v in batch.items()}
 
 
 def test_batch_spec_is_what_graph_builder_builds():

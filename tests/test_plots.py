@@ -6,7 +6,7 @@ import pytest
 
 import graph_builder as gb
 import plots
-from test_utils import obj_array, sketch, write_npz
+from conftest import obj_array, sketch, write_npz
 
 
 def test_sketch_grid_and_loss_curve_write_pictures(tmp_path):

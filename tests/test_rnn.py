@@ -8,16 +8,9 @@ import tensorflow as tf
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 import rnn  # noqa: E402
+from conftest import perturb, rand_state, rand_x, small_cell  # noqa: E402
 
 KINDS = ["lstm", "layer_norm", "hyper"]
-SMALL_HYPER = dict(hyper_num_units=5, hyper_embedding_size=2)
-
-
-def small_cell(kind, num_units=4, input_size=3, **kwargs):
-    """A hand-sized cell (hyper: 5 hyper units, embedding 2)."""
-    params = dict(SMALL_HYPER)
-    params.update(kwargs)
-    return rnn.make_cell(kind, num_units, input_size, **params)
 
 
 def sigmoid(x):
@@ -42,22 +35,6 @@ def np_ln_lstm(x, c, h, w_xh, w_hh, gamma, beta, gamma_c, beta_c, forget_bias=1.
     pre = np.concatenate([x, h], 1) @ np.concatenate([w_xh, w_hh], 0)
     blocks = [np_ln(pre[:, k * n:(k + 1) * n], gamma[k], beta[k]) for k in range(4)]
     return np_finish(*blocks, c, forget_bias, lambda v: np_ln(v, gamma_c, beta_c))
-
-
-def rand_state(cell, batch, seed):
-    return np.random.RandomState(seed).uniform(-1, 1, (batch, cell.state_size)).astype(np.float32)
-
-
-def rand_x(batch, dim, seed, steps=None):
-    shape = (batch, dim) if steps is None else (batch, steps, dim)
-    return np.random.RandomState(seed).normal(size=shape).astype(np.float32)
-
-
-def perturb(cell, seed=0):
-    """Give every variable random values so that no term hides behind an init of 0 or 1."""
-    rs = np.random.RandomState(seed)
-    for v in cell.trainable_variables:
-        v.assign(rs.normal(0.0, 0.5, v.shape).astype(np.float32))
 
 
 def np_vars(cell):

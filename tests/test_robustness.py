@@ -6,7 +6,6 @@ folders, time-based resume checkpoints and mid-epoch continuation, and the
 messages of a non-finite loss and of resuming an empty folder.
 """
 import glob
-import hashlib
 import json
 import os
 import shutil
@@ -24,6 +23,7 @@ import inference
 import train
 import utils
 from conftest import TINY, TWO, run_tiny
+from conftest import folder_digest as digest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def run_cli(*args, timeout=300):
@@ -33,16 +33,6 @@ def run_cli(*args, timeout=300):
 
 def error_lines(proc) -> list:
     return [line for line in proc.stderr.splitlines() if line.startswith("error:")]
-
-
-def digest(folder) -> dict:
-    """sha256 of every file under folder (to show that nothing was touched)."""
-    out = {}
-    for path in sorted(glob.glob(os.path.join(str(folder), "**"), recursive=True)):
-        if os.path.isfile(path):
-            with open(path, "rb") as f:
-                out[os.path.relpath(path, folder)] = hashlib.sha256(f.read()).hexdigest()
-    return out
 
 
 def write_data(folder, valid: dict, test_n: int = 10) -> str:
@@ -166,15 +156,6 @@ def test_cli_log_root_must_be_a_folder(tmp_path):
         assert proc.returncode == 1 and "Traceback" not in proc.stderr
         assert error_lines(proc) == [proc.stderr.strip()] and expected in proc.stderr
     assert not_a_folder.read_text() == "mine"
-
-
-def test_saved_config_is_validated_when_loaded(trained):
-    path = trained / checkpoints.CONFIG_NAME
-    values = json.load(open(path))
-    values["z_size"] = 0
-    open(path, "w").write(json.dumps(values))
-    with pytest.raises(checkpoints.CheckpointError, match=r"model_config.json: hparam 'z_size' = 0"):
-        checkpoints.load_config(str(trained))
 
 
 def test_validation_tables_match_the_model_code():

@@ -12,7 +12,7 @@ import pytest
 import convert_quickdraw as cq
 import safe_npz
 import utils
-from test_utils import obj_array, sketch, write_npz
+from conftest import obj_array, sketch, write_npz
 from safe_npz import DataError, DataWarning
 
 

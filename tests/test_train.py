@@ -14,8 +14,7 @@ import tensorflow as tf
 import checkpoints
 import hparams
 import train
-from conftest import TINY, run_tiny
-from test_hparams import readme_block
+from conftest import TINY, readme_block, run_tiny
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Appended after the README's block (later keys win): a tiny, fast model on one real category.

@@ -6,43 +6,9 @@ import pytest
 
 import graph_builder
 import utils
-from conftest import strokes_of
+from conftest import obj_array, sketch, strokes_of, write_npz
 from utils import DataError, DataWarning
 
-
-def obj_array(sketches):
-    """1-D object array of sketches, as the sketch-rnn files store them."""
-    arr = np.empty(len(sketches), dtype=object)
-    for i, s in enumerate(sketches):
-        arr[i] = np.asarray(s)
-    return arr
-
-
-def sketch(n, seed=0, scale=10):
-    """A random int16 stroke-3 sketch of n points, pen lifted every 4th point and at the end."""
-    rng = np.random.default_rng(seed)
-    out = np.zeros((n, 3), np.int16)
-    out[:, :2] = rng.integers(-scale, scale + 1, (n, 2))
-    out[3::4, 2] = 1
-    out[-1, 2] = 1
-    return out
-
-
-def write_npz(path, train=None, valid=None, test=None, **extra):
-    """Write a sketch-rnn style .npz; splits default to a few random sketches."""
-    splits = {
-        "train": train if train is not None else obj_array([sketch(8 + i, i) for i in range(6)]),
-        "valid": valid if valid is not None else obj_array([sketch(5, 10), sketch(9, 11)]),
-        "test": test if test is not None else obj_array([sketch(7, 20)]),
-    }
-    splits = {k: v for k, v in splits.items() if not (isinstance(v, str) and v == "omit")}
-    np.savez(path, **splits, **extra)
-    return str(path)
-
-
-
-
-# ------------------------------------------------------------ conversions
 
 def test_absolute_and_stroke3_are_inverse():
     strokes = sketch(20).astype(np.float32)
