@@ -1,4 +1,4 @@
-"""The paper's evaluation in one command: generate at several re_scale, then Rec and Ret.
+"""The paper's evaluation in one command (METHOD.md §11): generate at several re_scale, then Rec and Ret.
 
     python evaluate.py --checkpoint RUN --classifier CLS [--data_dir D | --demo]
                        [--sample_size 100] [--out DIR] [--re_scales 0,0.1,0.3]

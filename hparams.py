@@ -1,4 +1,4 @@
-"""Hyper-parameters of SketchGloc: one dataclass, the original `--hparams` syntax, presets.
+"""Hyper-parameters of SketchGloc (METHOD.md §12): one dataclass, the original `--hparams` syntax, presets.
 
 `parse("categories=[bee,bus],z_size=64")` reads the comma-separated `key=value`
 string of the original code; `preset=small` anywhere in the string starts from

@@ -1,4 +1,4 @@
-"""Small tf.Module layers shared by the encoder and the decoder, initialisers and mixed-precision helpers."""
+"""Layers shared by encoder and decoder (METHOD.md §6-8): dense, batch norm, initialisers, mixed precision."""
 from __future__ import annotations
 
 import contextlib
