@@ -11,7 +11,7 @@ import reproduce  # noqa: E402
 
 def fake_result(rec: float) -> dict:
     rows = [{"re_scale": r, "rec": rec, "top_1": 0.01, "top_10": 0.1, "top_50": 0.5} for r in (0.0, 0.3)]
-    return {"settings": rows, "greedy": False,
+    return {"settings": rows, "greedy": False, "checkpoint": "runs/x/ckpt-7",
             "chance": {"rec": 0.25, "top_1": 0.0025, "top_10": 0.025, "top_50": 0.125}}
 
 
@@ -77,12 +77,13 @@ def test_the_shipped_model_continues_its_run_once_and_is_packed_once(in_tmp, mon
     assert reproduce.main(["--study", "quickdraw4"]) == 0
     shipped = tmp_path / "runs" / "quickdraw4" / "shipped"
     assert (shipped / "ckpt-1.index").exists() and not (shipped / "evaluation").exists()
-    assert ("train", "shipped", f"{study.hparams},re_scale=0.3,num_steps={study.ship.num_steps}") in calls
+    hparams = f"{study.hparams},re_scale=0.3,num_steps={study.ship.num_steps},{study.ship.hparams}"
+    assert ("train", "shipped", hparams) in calls
     order = [calls.index(c) for c in (("eval", study.ship.run), ("eval", "shipped"), ("pack shipped",))]
     assert order == sorted(order)
     assert len(calls) == 2 * len(study.runs) + 3
     (tmp_path / study.ship.out).mkdir(parents=True)
-    (tmp_path / study.ship.out / "model_config.json").write_text("{}")
+    (tmp_path / study.ship.out / "ckpt-7.index").write_text("")  # packed from the evaluated checkpoint
     calls.clear()
     assert reproduce.main(["--study", "quickdraw4"]) == 0
     assert calls == []
@@ -103,3 +104,17 @@ def test_loss_curves_of_every_run_go_into_results_and_one_plot(tmp_path):
     assert sorted(os.listdir(out / "losses")) == ["strokes9_rs0.json"]
     reproduce.plot_losses(study, str(out))
     assert (out / "loss_curves.png").stat().st_size > 1000
+
+
+def test_a_later_session_takes_the_shipped_classifier(tmp_path, monkeypatch):
+    """Without runs/, the study evaluates with the classifier packed beside the shipped model."""
+    study = reproduce.STUDIES["quickdraw4"]
+    monkeypatch.setattr(reproduce, "REPO", str(tmp_path))
+    monkeypatch.setattr(reproduce, "stage", lambda *a: pytest.fail("the classifier was trained again"))
+    packed = tmp_path / study.ship.out / "classifier"
+    packed.mkdir(parents=True)
+    (packed / "classifier.json").write_text('{"checkpoint": "classifier-7"}')
+    out = reproduce.classifier(study, str(tmp_path / "runs"), "data", {})
+    assert out == str(tmp_path / "runs" / "classifier")
+    copied = tmp_path / "runs" / "classifier" / "classifier.json"
+    assert copied.read_text() == '{"checkpoint": "classifier-7"}'
