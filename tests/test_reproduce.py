@@ -74,7 +74,11 @@ def test_the_shipped_model_continues_its_run_once_and_is_packed_once(in_tmp, mon
     (base / "evaluation").mkdir(parents=True)
     (base / "model_config.json").write_text("{}")
     (base / "ckpt-1.index").write_text("")
+    old_picture = tmp_path / "results" / "quickdraw4" / "pictures" / "shipped.png"
+    old_picture.parent.mkdir(parents=True)
+    old_picture.write_text("drawn from an earlier evaluation")
     assert reproduce.main(["--study", "quickdraw4"]) == 0
+    assert not old_picture.exists()  # the new evaluation's samples are drawn when they exist
     shipped = tmp_path / "runs" / "quickdraw4" / "shipped"
     assert (shipped / "ckpt-1.index").exists() and not (shipped / "evaluation").exists()
     hparams = f"{study.hparams},re_scale=0.3,num_steps={study.ship.num_steps},{study.ship.hparams}"

@@ -199,6 +199,17 @@ def plot_losses(study: Study, out_dir: str) -> None:
                           title=f"validation loss, {', '.join(study.categories)}")
 
 
+def picture_path(out_dir: str, name: str) -> str:
+    """Where the picture of one model of the study goes."""
+    return os.path.join(out_dir, "pictures", name + ".png")
+
+
+def forget_picture(out_dir: str, name: str) -> None:
+    """Drop a model's picture after a new evaluation, so that the next `picture` draws the new samples."""
+    if os.path.exists(picture_path(out_dir, name)):
+        os.remove(picture_path(out_dir, name))
+
+
 def picture(study: Study, name: str, runs_dir: str, data: str, out_dir: str, per_category: int = 2) -> None:
     """Original, disrupted input and generations of the same test sketches, for one evaluated model."""
     import numpy as np
@@ -208,7 +219,7 @@ def picture(study: Study, name: str, runs_dir: str, data: str, out_dir: str, per
     import sample_abs
     import utils
 
-    path = os.path.join(out_dir, "pictures", name + ".png")
+    path = picture_path(out_dir, name)
     evaluation = os.path.join(runs_dir, name, sample_files.EVALUATION_DIR)
     moved = max(study.re_scales)
     folders = {r: sample_files.setting_folder(evaluation, r) for r in (0.0, moved)}
@@ -247,6 +258,7 @@ def ship(study: Study, runs_dir: str, data: str, clf: str, log: StageTimes, out_
         train(study, "shipped", wanted, runs_dir, data, log)
         done = dict(evaluate(study, "shipped", log_root, data, clf, log), run_hparams=wanted)
         fileio.write_json(path, done)
+        forget_picture(out_dir, "shipped")
     keep_losses(runs_dir, "shipped", out_dir)
     picture(study, "shipped", runs_dir, data, out_dir)
     target = os.path.join(REPO, spec.out)
@@ -336,6 +348,7 @@ def main(argv: list | None = None) -> int:
             results[run.name] = dict(evaluate(study, run.name, log_root, data, clf, times),
                                      run_hparams=wanted)
             fileio.write_json(path, results[run.name])
+            forget_picture(out_dir, run.name)
             write_summary(args.study, study, results, times, out_dir)
         keep_losses(runs_dir, run.name, out_dir)
         picture(study, run.name, runs_dir, data, out_dir)
