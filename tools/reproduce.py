@@ -357,6 +357,7 @@ def main(argv: list | None = None) -> int:
             results["shipped"] = ship(study, runs_dir, data, classifier(study, runs_dir, data, times),
                                       times, out_dir)
             plot_losses(study, out_dir)
+            write_summary(args.study, study, results, times, out_dir)
     plot_losses(study, out_dir)
     write_summary(args.study, study, results, times, out_dir)
     print(open(os.path.join(out_dir, "results.md")).read())
