@@ -9,6 +9,7 @@ traceback.
 """
 from __future__ import annotations
 
+import functools
 import sys
 from typing import Callable, NoReturn, TypeVar
 
@@ -42,10 +43,10 @@ def report(err: UserError) -> NoReturn:
 
 def guarded(main: Callable[..., T]) -> Callable[..., T]:
     """`main` with every UserError turned into `report` (the CLI convention of every command)."""
+    @functools.wraps(main)
     def run(*args, **kwargs) -> T:
         try:
             return main(*args, **kwargs)
         except UserError as err:
             report(err)
-    run.__name__, run.__doc__ = main.__name__, main.__doc__
     return run
