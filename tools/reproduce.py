@@ -188,15 +188,19 @@ def keep_losses(runs_dir: str, name: str, out_dir: str) -> None:
 
 
 def plot_losses(study: Study, out_dir: str) -> None:
-    """All the study's validation-loss curves on one picture."""
+    """The study's validation-loss curves on one picture; the shipped model's longer run on its own."""
     import plots
 
-    names = [r.name for r in study.runs] + (["shipped"] if study.ship else [])
-    runs = {n: fileio.read_json(p) for n in names
-            if os.path.exists(p := os.path.join(out_dir, "losses", n + ".json"))}
+    def kept(name: str) -> list | None:
+        path = os.path.join(out_dir, "losses", name + ".json")
+        return fileio.read_json(path) if os.path.exists(path) else None
+
+    runs = {r.name: kept(r.name) for r in study.runs if kept(r.name)}
     if runs:
         plots.loss_curves(runs, os.path.join(out_dir, "loss_curves.png"),
                           title=f"validation loss, {', '.join(study.categories)}")
+    if study.ship and kept("shipped"):
+        plots.loss_curve(kept("shipped"), os.path.join(out_dir, "shipped_loss_curve.png"))
 
 
 def picture_path(out_dir: str, name: str) -> str:
