@@ -195,12 +195,12 @@ def plot_losses(study: Study, out_dir: str) -> None:
         path = os.path.join(out_dir, "losses", name + ".json")
         return fileio.read_json(path) if os.path.exists(path) else None
 
-    runs = {r.name: kept(r.name) for r in study.runs if kept(r.name)}
+    runs = {r.name: records for r in study.runs if (records := kept(r.name))}
     if runs:
         plots.loss_curves(runs, os.path.join(out_dir, "loss_curves.png"),
                           title=f"validation loss, {', '.join(study.categories)}")
-    if study.ship and kept("shipped"):
-        plots.loss_curve(kept("shipped"), os.path.join(out_dir, "shipped_loss_curve.png"))
+    if study.ship and (shipped := kept("shipped")):
+        plots.loss_curve(shipped, os.path.join(out_dir, "shipped_loss_curve.png"))
 
 
 def picture_path(out_dir: str, name: str) -> str:
