@@ -296,11 +296,13 @@ def table(study: Study, results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def commit() -> str:
-    """The repository's HEAD commit (with '+changes' when the tree is dirty)."""
-    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
+def commit(repo: str = REPO) -> str:
+    """The repository's HEAD commit (with '+changes' when code, not a study's output, differs from it)."""
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=repo, capture_output=True,
                           text=True).stdout.strip() or "unknown"
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
+    # The study rewrites its committed results and pack as it goes; those are not code changes.
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                            ":(exclude)results", ":(exclude)pretrained"], cwd=repo,
                            capture_output=True, text=True).stdout.strip()
     return head + ("+changes" if dirty else "")
 
