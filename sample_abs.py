@@ -93,6 +93,12 @@ def disrupt_strokes(strokes: list, re_scale: float, rng: np.random.Generator) ->
     return [utils.to_stroke3(utils.disrupt(utils.to_absolute(s), re_scale, rng)) for s in strokes]
 
 
+def disrupt_categories(sketches: list, re_scale: float, seed: int) -> list:
+    """The disrupted inputs of every category's sketches; category c draws from rng([seed, c])."""
+    return [disrupt_strokes(strokes, re_scale, np.random.default_rng([seed, c]))
+            for c, strokes in enumerate(sketches)]
+
+
 def chunk_seed(seed: int, chunk: int) -> int:
     """Independent int32 generation seed of one batch of a run."""
     return int(np.random.SeedSequence([seed, chunk]).generate_state(1)[0] >> 1)
@@ -236,10 +242,8 @@ def sample(generator: SketchGenerator, sketches: list, categories: list, out: st
     if removed and verbose:
         print(f"removed {removed} files of an earlier run from {out}", flush=True)
     start = time.perf_counter()
-    inputs, originals_codes = [], []
-    for c, strokes in enumerate(sketches):
-        inputs.append(disrupt_strokes(strokes, re_scale, np.random.default_rng([seed, c])))
-        originals_codes.append(generator.encode(strokes))
+    inputs = disrupt_categories(sketches, re_scale, seed)
+    originals_codes = [generator.encode(strokes) for strokes in sketches]
     flat_inputs = [s for group in inputs for s in group]
     input_codes = (generator.encode(flat_inputs) if re_scale > 0
                    else np.concatenate(originals_codes))

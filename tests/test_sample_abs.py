@@ -100,6 +100,16 @@ def test_disruption_moves_whole_strokes_but_not_the_first():
     np.testing.assert_array_equal(moved[:, 2], orig[:, 2])
 
 
+def test_each_category_draws_its_own_disruption_from_the_seed():
+    """Category c uses rng([seed, c]): the same sketch moves differently in two categories."""
+    sketch = np.array([[1, 0, 0], [1, 0, 1], [0, 2, 0], [0, 1, 1], [3, 0, 1]], np.float32)
+    first, second = sample_abs.disrupt_categories([[sketch], [sketch]], 0.5, seed=3)
+    expected = sample_abs.disrupt_strokes([sketch], 0.5, np.random.default_rng([3, 1]))
+    np.testing.assert_array_equal(second[0], expected[0])
+    assert not np.allclose(first[0], second[0])
+    assert sample_abs.disrupt_categories([[sketch]], 0.0, seed=3)[0][0] is sketch
+
+
 def test_svg_has_one_element_per_stroke(tmp_path):
     points = np.array([[0, 0, 0], [10, 0, 0], [10, 5, 1], [3, 3, 1]], np.float32)
     path = str(tmp_path / "x.svg")

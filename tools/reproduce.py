@@ -233,9 +233,9 @@ def picture(study: Study, name: str, runs_dir: str, data: str, out_dir: str, per
     sketches = sample_abs.load_test_sketches(data, list(study.categories), per_category, hps,
                                              float(extras["scale_factor"]))
     rows = []
-    for c, strokes in enumerate(sketches):
-        # The same draw as the evaluation's (evaluate.py -> sample_abs.sample, seed 0).
-        disrupted = sample_abs.disrupt_strokes(strokes, moved, np.random.default_rng([0, c]))
+    # The same draw as the evaluation's (evaluate.py -> sample_abs.sample, seed 0).
+    disrupted_sets = sample_abs.disrupt_categories(sketches, moved, 0)
+    for c, (strokes, disrupted) in enumerate(zip(sketches, disrupted_sets)):
         for i, original in enumerate(strokes):
             generated = [utils.five_to_points(np.load(os.path.join(folders[r], sample_files.seq_name(c, i))))
                          for r in (moved, 0.0)]
