@@ -146,15 +146,14 @@ def classifier(study: Study, runs_dir: str, data: str, log: dict) -> str:
     return out
 
 
-def train(study: Study, name: str, hparams: str, runs_dir: str, data: str, log: StageTimes) -> str:
-    """Train (or resume) one model of the study; returns its log_root."""
+def train(study: Study, name: str, hparams: str, runs_dir: str, data: str, log: StageTimes) -> None:
+    """Train (or resume) one model of the study in runs_dir/name."""
     log_root = os.path.join(runs_dir, name)
     categories = ",".join(f"'{c}'" for c in study.categories)
     resume = os.path.exists(os.path.join(log_root, "model_config.json"))
     stage(f"train {name}", [sys.executable, "train.py", f"--log_root={log_root}", f"--data_dir={data}",
                             f"--hparams={hparams},categories=[{categories}]",
                             f"--resume_training={resume}"], log)
-    return log_root
 
 
 def evaluate(study: Study, name: str, log_root: str, data: str, clf: str, log: StageTimes) -> dict:
@@ -245,31 +244,44 @@ def picture(study: Study, name: str, runs_dir: str, data: str, out_dir: str, per
                              "generated from original"], path)
 
 
-def ship(study: Study, runs_dir: str, data: str, clf: str, log: StageTimes, out_dir: str) -> dict:
+def trained_result(study: Study, name: str, wanted: str, runs_dir: str, data: str, log: StageTimes,
+                   out_dir: str, start_from: str = "") -> dict:
+    """A model's saved result; without one made with the `wanted` hparams, train (or resume) and evaluate it.
+
+    `start_from` names a study run whose checkpoints a new model continues from.
+    """
+    path = os.path.join(out_dir, name + ".json")
+    done = finished(path, wanted)
+    if done is None:
+        log_root = os.path.join(runs_dir, name)
+        if start_from and not os.path.exists(os.path.join(log_root, "model_config.json")):
+            # The study run's own folder stays as it is; its samples and logs are not carried over.
+            skip = shutil.ignore_patterns(sample_files.EVALUATION_DIR, "samples", "tensorboard")
+            shutil.copytree(os.path.join(runs_dir, start_from), log_root, ignore=skip)
+        clf = classifier(study, runs_dir, data, log)
+        train(study, name, wanted, runs_dir, data, log)
+        done = dict(evaluate(study, name, log_root, data, clf, log), run_hparams=wanted)
+        fileio.write_json(path, done)
+        forget_picture(out_dir, name)
+    keep_losses(runs_dir, name, out_dir)
+    picture(study, name, runs_dir, data, out_dir)
+    return done
+
+
+def ship(study: Study, runs_dir: str, data: str, log: StageTimes, out_dir: str) -> dict:
     """Train the shipped model on from its study run, evaluate it and pack it for inference."""
     spec = study.ship
     base = next(r for r in study.runs if r.name == spec.run)
     steps = f"num_steps={spec.num_steps}"
     wanted = ",".join(filter(None, (study.hparams, base.hparams, steps, spec.hparams)))
-    path = os.path.join(out_dir, "shipped.json")
-    done = finished(path, wanted)
-    log_root = os.path.join(runs_dir, "shipped")
-    if done is None:
-        if not os.path.exists(os.path.join(log_root, "model_config.json")):
-            # Continue from the study run's checkpoints, which stay as they are.
-            skip = shutil.ignore_patterns(sample_files.EVALUATION_DIR, "samples", "tensorboard")
-            shutil.copytree(os.path.join(runs_dir, spec.run), log_root, ignore=skip)
-        train(study, "shipped", wanted, runs_dir, data, log)
-        done = dict(evaluate(study, "shipped", log_root, data, clf, log), run_hparams=wanted)
-        fileio.write_json(path, done)
-        forget_picture(out_dir, "shipped")
-    keep_losses(runs_dir, "shipped", out_dir)
-    picture(study, "shipped", runs_dir, data, out_dir)
+    done = trained_result(study, "shipped", wanted, runs_dir, data, log, out_dir, start_from=spec.run)
     target = os.path.join(REPO, spec.out)
     packed = os.path.join(target, os.path.basename(done["checkpoint"]) + ".index")
     if not os.path.exists(packed):  # not packed yet, or packed from an earlier best checkpoint
-        stage("pack shipped", [sys.executable, "tools/pack_pretrained.py", f"--checkpoint={log_root}",
-                               f"--classifier={clf}", f"--out={target}"], log)
+        clf = classifier(study, runs_dir, data, log)
+        stage("pack shipped", [sys.executable, "tools/pack_pretrained.py",
+                               f"--checkpoint={os.path.join(runs_dir, 'shipped')}", f"--classifier={clf}",
+                               f"--out={target}"], log)
     return done
 
 
@@ -345,27 +357,14 @@ def main(argv: list | None = None) -> int:
     times = StageTimes(os.path.join(out_dir, "stage_seconds.json"))
     results = {}
     for run in study.runs:
-        path = os.path.join(out_dir, run.name + ".json")
-        wanted = f"{study.hparams},{run.hparams}"
-        results[run.name] = finished(path, wanted)
-        if results[run.name] is None:
-            clf = classifier(study, runs_dir, data, times)
-            log_root = train(study, run.name, wanted, runs_dir, data, times)
-            results[run.name] = dict(evaluate(study, run.name, log_root, data, clf, times),
-                                     run_hparams=wanted)
-            fileio.write_json(path, results[run.name])
-            forget_picture(out_dir, run.name)
-            write_summary(args.study, study, results, times, out_dir)
-        keep_losses(runs_dir, run.name, out_dir)
-        picture(study, run.name, runs_dir, data, out_dir)
+        results[run.name] = trained_result(study, run.name, f"{study.hparams},{run.hparams}", runs_dir,
+                                           data, times, out_dir)
         plot_losses(study, out_dir)
+        write_summary(args.study, study, results, times, out_dir)
         if study.ship and study.ship.run == run.name:
-            results["shipped"] = ship(study, runs_dir, data, classifier(study, runs_dir, data, times),
-                                      times, out_dir)
+            results["shipped"] = ship(study, runs_dir, data, times, out_dir)
             plot_losses(study, out_dir)
             write_summary(args.study, study, results, times, out_dir)
-    plot_losses(study, out_dir)
-    write_summary(args.study, study, results, times, out_dir)
     print(open(os.path.join(out_dir, "results.md")).read())
     return 0
 
