@@ -249,8 +249,9 @@ def build_batch(strokes: Sequence[np.ndarray], labels: Sequence[int], *, max_poi
     points [B, S, W, 2] and piece_lengths [B, S] of the (disrupted) nodes,
     relations [B, S, S, 9], targets [B, T+1, 5] (undisturbed, S0 first), labels [B].
 
-    With pad_to_batch the node, point and time axes are padded to the batch's own
-    longest, else to max_nodes, max_points and max_seq_len.
+    With pad_to_batch the node and point axes are padded to the batch's own longest and the
+    time axis to its longest sketch + 1 (one end-of-sketch row for every sketch), else to
+    max_nodes, max_points and max_seq_len.
     """
     flat, lengths = utils.flatten(strokes)
     return build_batch_flat(flat, lengths, labels, max_points=max_points, max_nodes=max_nodes,
@@ -272,7 +273,9 @@ def build_batch_flat(flat: np.ndarray, lengths: np.ndarray, labels: Sequence[int
     pen = flat[:, 2] > 0.5
     points = utils.absolute_flat(flat[:, :2], lengths).astype(np.float32)
     encoder_points = utils.disrupt_flat(points, pen, lengths, re_scale, rng)
-    seq_len = int(lengths.max()) if pad_to_batch else int(max_seq_len)
+    # +1: the batch's longest sketch gets an end-of-sketch target row too (SPEC §2), as every
+    # sketch but the dataset's longest does when padding to max_seq_len.
+    seq_len = int(lengths.max()) + 1 if pad_to_batch else int(max_seq_len)
     batch = _encoder_inputs(encoder_points, pen, lengths, max_points, max_nodes, pad_to_batch)
     batch["targets"] = _targets(points, pen, lengths, seq_len)
     batch["labels"] = np.asarray(labels, np.int32)

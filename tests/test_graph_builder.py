@@ -194,7 +194,7 @@ def test_build_batch_shapes_padding_and_targets():
     batch = gb.build_batch([a, b], [3, 1], max_points=3, max_nodes=10, max_seq_len=9)
     assert batch["points"].shape == (2, 3, 3, 2)
     assert batch["relations"].shape == (2, 3, 3, 9)
-    assert batch["targets"].shape == (2, 8, 5)
+    assert batch["targets"].shape == (2, 9, 5)  # S0 + the longest sketch's 7 points + 1 end row
     assert sorted(batch) == ["labels", "piece_lengths", "points", "relations", "targets"]
     np.testing.assert_array_equal(num_nodes(batch), [2, 3])
     np.testing.assert_array_equal(batch["piece_lengths"], [[3, 2, 0], [3, 3, 1]])
@@ -212,8 +212,23 @@ def test_build_batch_shapes_padding_and_targets():
     np.testing.assert_allclose(targets[1:6, :2], [[0, 0], [1, 0], [2, 0], [0, 1], [0, 2]])
     np.testing.assert_array_equal(targets[1:6, 3], [0, 0, 1, 0, 1])  # p2 = pen lifted
     np.testing.assert_array_equal(targets[1:6, 2], 1 - targets[1:6, 3])
-    np.testing.assert_array_equal(targets[6:], [[0, 0, 0, 0, 1]] * 2)
-    assert batch["targets"][1, 7, 4] == 0  # the longest sketch fills every row
+    np.testing.assert_array_equal(targets[6:], [[0, 0, 0, 0, 1]] * 3)
+    np.testing.assert_array_equal(batch["targets"][1, 8], [0, 0, 0, 0, 1])  # the longest ends too
+
+
+def test_every_sketch_of_a_batch_gets_an_end_of_sketch_target():
+    # Hand-made batch: 2, 4 and 4 points. The two longest tie; each must still end.
+    a = stroke3([(0, 0), (1, 1)])
+    b = stroke3([(0, 0), (1, 0)], [(2, 2), (3, 2)])
+    c = stroke3([(0, 0), (0, 1), (0, 2), (0, 3)])
+    targets = gb.build_batch([a, b, c], [0, 1, 2], max_points=5, max_nodes=4, max_seq_len=4)["targets"]
+    assert targets.shape == (3, 6, 5)  # S0, 4 point rows, 1 end row: one past max_seq_len, as asked
+    end_rows = targets[:, 1:, 4].sum(axis=1)
+    np.testing.assert_array_equal(end_rows, [3, 1, 1])
+    np.testing.assert_array_equal(targets[:, -1], [[0, 0, 0, 0, 1]] * 3)
+    # Every point row is a pen row and the end rows are all padding (p3 alone).
+    np.testing.assert_array_equal(targets[1, 1:5, 2:4].sum(axis=1), [1, 1, 1, 1])
+    np.testing.assert_array_equal(targets[1, 1:5, 3], [0, 1, 0, 1])
 
 
 def test_build_batch_relations_equal_grid_relations_of_its_pieces():
@@ -232,8 +247,10 @@ def test_build_batch_relations_equal_grid_relations_of_its_pieces():
                 assert len(pieces) == len(expected)
                 for got, want in zip(pieces, expected):
                     np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
-            np.testing.assert_allclose(batch["targets"][b],
+            # to_five pads to max_seq_len=40; the batch adds one end row past its longest (40).
+            np.testing.assert_allclose(batch["targets"][b, :41],
                                        utils.to_five(utils.to_absolute(sketches[b]), 40), atol=1e-5)
+            np.testing.assert_array_equal(batch["targets"][b, 41], [0, 0, 0, 0, 1])
 
 
 def test_build_batch_without_batch_padding_uses_caps():
