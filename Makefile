@@ -8,7 +8,7 @@ REQS := $(if $(GPU),requirements-gpu.txt,requirements.txt)
 STAMP := $(VENV)/.installed$(if $(GPU),-gpu)
 DEMO_DIR ?= demo_run
 
-.PHONY: install test demo clean bench lint paper-small
+.PHONY: install test demo clean bench lint paper-small claims
 
 install: $(STAMP)
 
@@ -27,6 +27,11 @@ demo: $(STAMP)
 # The real-data study (hours on 2 cores; resumable: rerun to continue). results/quickdraw4/, pretrained/quickdraw4/.
 paper-small: $(STAMP)
 	$(PY) tools/reproduce.py --study quickdraw4
+
+# The paper's claims with error bars: 18 models of 3000 steps (many hours on 2 cores; resumable,
+# run in seed order). results/claims/.
+claims: $(STAMP)
+	$(PY) tools/reproduce.py --study claims
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_batches.py

@@ -149,3 +149,27 @@ def pieces_as_points(points: np.ndarray, lengths: np.ndarray) -> np.ndarray:
             pen[-1] = 1.0
             parts.append(np.concatenate([piece[:n], pen], axis=1))
     return np.concatenate(parts) if parts else np.zeros((0, 3), np.float32)
+
+
+def metric_errorbars(series: dict[str, list[dict]], metrics: list[tuple[str, str]], path: str) -> None:
+    """One panel per metric: mean ± sd (over seeds, in %) against test re_scale, one line per series.
+
+    `series` maps a label to rows {"re_scale", key: {"mean", "sd", "n"}}.
+    """
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 4), squeeze=False)
+    for ax, (key, title) in zip(axes[0], metrics):
+        for i, (label, rows) in enumerate(series.items()):
+            rows = [r for r in rows if r[key]["n"]]
+            x = np.array([r["re_scale"] for r in rows]) + 0.004 * (i - len(series) / 2)  # side by side
+            mean = np.array([100 * r[key]["mean"] for r in rows])
+            sd = np.array([100 * (r[key]["sd"] or 0.0) for r in rows])
+            n = max(r[key]["n"] for r in rows)
+            ax.errorbar(x, mean, yerr=sd, marker="o", capsize=3, label=f"{label} (n={n})")
+        ax.set_xlabel("test re_scale (disruption of the input)")
+        ax.set_ylabel(title)
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=8)
+    fig.suptitle("mean ± sd over training seeds", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)

@@ -2,6 +2,7 @@
 
     python tools/reproduce.py --study small_encoder      # the `small` preset's encoder size
     python tools/reproduce.py --study quickdraw4 --list  # what a study runs, without running it
+    python tools/reproduce.py --study claims             # the paper's claims: 3 seeds, 3000 steps
 
 Every stage is the command a user would type (train.py, sketch_a_net.train,
 evaluate.py), run in a subprocess. Checkpoints go to `runs/<study>/` (not
@@ -28,6 +29,7 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
+import claims  # noqa: E402
 import fileio  # noqa: E402
 import sample_files  # noqa: E402
 
@@ -65,6 +67,14 @@ class Study:
     classifier_epochs: int = 10
     about: str = ""
     ship: Ship | None = None
+    classifier_from: str = ""  # a committed classifier to evaluate with (else the shipped one, else trained)
+    arms: tuple = ()  # claims.Arm: the runs are these arms x seeds, and the report has the claims
+
+
+def seeded_runs(arms: tuple, seeds: tuple = claims.SEEDS) -> tuple:
+    """The runs of arms x seeds, in seed order."""
+    return tuple(Run(claims.run_name(a.name, s), f"{a.hparams},seed={s}", f"{a.label}, seed {s}")
+                 for a, s in claims.seed_order(arms, seeds))
 
 
 STUDIES = {
@@ -97,6 +107,14 @@ STUDIES = {
         # at re_scale 0, just short of the acceptance's 50%: patience 10 lets it train on.
         ship=Ship("strokes9_rs0.3", num_steps=10000, out="pretrained/quickdraw4",
                   hparams="early_stop_patience=10")),
+    # Patience 10 (validation every 80 steps): no model stops before 3000 steps on a noisy validation.
+    "claims": Study(
+        categories=tuple(QUICKDRAW4),
+        hparams="preset=small,num_steps=3000,save_every=1,decay_rate=0.9999,early_stop_patience=10",
+        runs=seeded_runs(claims.ARMS), arms=claims.ARMS,
+        classifier_from="pretrained/quickdraw4/classifier",
+        about="the paper's claims with error bars: {9 graphs, 1 graph} x {trained re_scale 0, 0.3} "
+              "and the small preset's encoder size, seeds 0-2, 3000 steps each"),
 }
 
 
@@ -132,10 +150,17 @@ def stage(title: str, command: list, log: StageTimes) -> None:
         sys.exit(f"study stopped: '{title}' failed (rerun the same command to resume)")
 
 
+def committed_classifier(study: Study) -> str:
+    """The committed classifier a study evaluates with ('' when it trains its own)."""
+    if study.classifier_from:
+        return os.path.join(REPO, study.classifier_from)
+    return os.path.join(REPO, study.ship.out, "classifier") if study.ship else ""
+
+
 def classifier(study: Study, runs_dir: str, data: str, log: dict) -> str:
     """The Sketch-a-Net classifier of the study's categories (trained once)."""
     out = os.path.join(runs_dir, "classifier")
-    shipped = os.path.join(REPO, study.ship.out, "classifier") if study.ship else ""
+    shipped = committed_classifier(study)
     if not os.path.exists(os.path.join(out, "classifier.json")) and shipped and os.path.isdir(shipped):
         # A later session (runs/ is not committed) evaluates with the very classifier of the earlier ones.
         shutil.copytree(shipped, out)
@@ -260,7 +285,7 @@ def trained_result(study: Study, name: str, wanted: str, runs_dir: str, data: st
             shutil.copytree(os.path.join(runs_dir, start_from), log_root, ignore=skip)
         clf = classifier(study, runs_dir, data, log)
         train(study, name, wanted, runs_dir, data, log)
-        done = dict(evaluate(study, name, log_root, data, clf, log), run_hparams=wanted)
+        done = dict(evaluate(study, name, log_root, data, clf, log), run_hparams=wanted, commit=commit())
         fileio.write_json(path, done)
         forget_picture(out_dir, name)
     keep_losses(runs_dir, name, out_dir)
@@ -326,6 +351,11 @@ def write_summary(name: str, study: Study, results: dict, times: dict, out_dir: 
                "date": datetime.date.today().isoformat(), "stage_seconds": dict(times),
                "categories": list(study.categories), "hparams": study.hparams,
                "runs": {r.name: r.hparams for r in study.runs}, "results": results}
+    report = arms_report(study, results, times, out_dir) if study.arms else ""
+    if study.arms:
+        summary.update(models=models(study, results, times),
+                       arms=claims.arm_rows(study.arms, results, study.re_scales),
+                       claims=claims.claim_rows(claims.CLAIMS, results), statistics=STATISTICS)
     fileio.write_json(os.path.join(out_dir, "results.json"), summary)
     decoding = next((r["greedy"] for r in results.values() if r), False)
     text = (f"# Study `{name}`: {study.about}\n\n"
@@ -333,10 +363,41 @@ def write_summary(name: str, study: Study, results: dict, times: dict, out_dir: 
             f"{', '.join(study.categories)}; every model: `{study.hparams}` plus its own hparams; "
             f"{study.sample_size} test sketches per category; "
             f"{'greedy' if decoding else 'temperature 0.24 (seeded)'} decoding.\n\n"
-            + table(study, results)
+            + report + table(study, results)
             + "\nWall time per stage (s): "
             + ", ".join(f"{k} {v:g}" for k, v in times.items()) + "\n")
     fileio.write_text(os.path.join(out_dir, "results.md"), text)
+
+
+STATISTICS = ("mean and sample sd over the training seeds per arm; each claim is the mean paired "
+              "difference (same seed, same 1,000 test sketches, same decoding seed) with a 95% Student-t "
+              "interval over the seeds (n-1 degrees of freedom); it holds when the interval is above 0. "
+              "No correction for the number of claims and metrics.")
+
+
+def models(study: Study, results: dict, times: dict) -> dict:
+    """Every evaluated model of an arm study: arm, seed, commit, hparams, wall time and metrics."""
+    out = {}
+    for arm, seed in claims.seed_order(study.arms):
+        name = claims.run_name(arm.name, seed)
+        if results.get(name):
+            r = results[name]
+            out[name] = {"arm": arm.name, "seed": seed, "commit": r.get("commit", "unknown"),
+                         "hparams": r["run_hparams"], "train_seconds": times.get(f"train {name}"),
+                         "evaluate_seconds": times.get(f"evaluate {name}"), "decoding_seed": r.get("seed"),
+                         "settings": r["settings"]}
+    return out
+
+
+def arms_report(study: Study, results: dict, times: dict, out_dir: str) -> str:
+    """Markdown of the arms (mean ± sd) and claims (paired intervals); draws the error-bar picture."""
+    arm_rows = claims.arm_rows(study.arms, results, study.re_scales)
+    claims.errorbar_picture(arm_rows, study.re_scales, os.path.join(out_dir, "errorbars.png"))
+    done = sum(1 for r in study.runs if results.get(r.name))
+    return (f"{done} of {len(study.runs)} models evaluated.\n\n## Claims\n\n{STATISTICS}\n\n"
+            + claims.claims_markdown(claims.claim_rows(claims.CLAIMS, results))
+            + "\n## Arms (mean ± sd over seeds)\n\n![error bars](errorbars.png)\n\n"
+            + claims.arms_markdown(arm_rows) + "\n## Every model\n\n")
 
 
 def main(argv: list | None = None) -> int:

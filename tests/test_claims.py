@@ -1,0 +1,82 @@
+"""tools/claims.py and the `claims` study of tools/reproduce.py: design, paired claims, report."""
+import json
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools"))
+import claims  # noqa: E402
+import reproduce  # noqa: E402
+
+
+def result(top_1: dict, top_10: float = 0.5) -> dict:
+    """An evaluate.py result with Top-1 per test re_scale and a fixed Rec/Top-10."""
+    rows = [{"re_scale": r, "rec": 0.5, "top_1": v, "top_10": top_10, "top_50": 0.9}
+            for r, v in top_1.items()]
+    return {"settings": rows, "greedy": False, "seed": 0, "checkpoint": "ckpt-9",
+            "chance": {"rec": 0.25, "top_1": 0.001, "top_10": 0.01, "top_50": 0.05}}
+
+
+def test_the_study_trains_in_seed_order_and_the_2x2_first():
+    names = [r.name for r in reproduce.STUDIES["claims"].runs]
+    assert names[:4] == ["g9_rs0.3_s0", "g9_rs0_s0", "g1_rs0.3_s0", "g1_rs0_s0"]
+    assert names[4:8] == [n.replace("_s0", "_s1") for n in names[:4]]
+    assert names[12:] == ["enc64_s0", "enc256_s0", "enc64_s1", "enc256_s1", "enc64_s2", "enc256_s2"]
+    assert len(set(names)) == 18
+    study = reproduce.STUDIES["claims"]
+    assert "num_steps=3000" in study.hparams and "preset=small" in study.hparams
+    runs = {r.name: r.hparams for r in study.runs}
+    assert runs["g1_rs0_s2"] == "num_graphs=1,re_scale=0.0,seed=2"
+    assert runs["enc256_s1"] == "re_scale=0.3,enc_rnn_size=256,seed=1"
+
+
+def test_a_drop_claim_compares_what_each_arm_loses_under_disruption():
+    claim = claims.Claim("d", "q", "robust", "fragile", 0.3, drop=True)
+    # robust: 0.6 -> 0.5 (loses 0.1); fragile: 0.7 -> 0.4 (loses 0.3). Better by 0.2 in every seed.
+    results = {}
+    for seed, shift in enumerate((0.0, 0.05, -0.05)):
+        results[f"robust_s{seed}"] = result({0.0: 0.6 + shift, 0.3: 0.5 + shift})
+        results[f"fragile_s{seed}"] = result({0.0: 0.7 + shift, 0.3: 0.4 + shift})
+    rows = {r["metric"]: r for r in claims.claim_rows((claim,), results)}
+    assert rows["top_1"]["difference"] == pytest.approx(0.2)
+    assert rows["top_1"]["ci95"] == pytest.approx([0.2, 0.2])
+    assert rows["top_1"]["verdict"] == "holds"
+    assert rows["top_10"]["difference"] == pytest.approx(0.0)  # Top-10 does not move at all
+    assert "knn_acc" not in rows  # no model measured it
+
+
+def test_claims_pair_only_the_seeds_both_arms_have():
+    claim = claims.CLAIMS[0]  # 9 vs 1 graph, trained 0.3, at test 0
+    results = {"g9_rs0.3_s0": result({0.0: 0.3}), "g1_rs0.3_s0": result({0.0: 0.1}),
+               "g9_rs0.3_s1": result({0.0: 0.4})}  # seed 1 of the 1-graph arm not trained yet
+    row = next(r for r in claims.claim_rows((claim,), results) if r["metric"] == "top_1")
+    assert row["seeds"] == [0] and row["difference"] == pytest.approx(0.2)
+    assert row["ci95"] is None and row["verdict"] == "cannot tell"
+
+
+def test_a_fresh_clone_skips_every_committed_model_and_writes_the_report(tmp_path, monkeypatch):
+    """With every model's result committed, the study trains nothing and reports the claims."""
+    monkeypatch.setattr(reproduce, "REPO", str(tmp_path))
+    monkeypatch.setattr(reproduce, "data_dir", lambda: "data")
+    monkeypatch.setattr(reproduce, "stage", lambda *a: pytest.fail("a committed model was trained again"))
+    study = reproduce.STUDIES["claims"]
+    out = tmp_path / "results" / "claims"
+    out.mkdir(parents=True)
+    for i, run in enumerate(study.runs):
+        better = 0.1 if run.name.startswith("g9") else 0.0  # 9 graphs always 10 points ahead
+        done = result({0.0: 0.3 + better + 0.01 * i, 0.1: 0.3, 0.3: 0.2})
+        (out / f"{run.name}.json").write_text(json.dumps(
+            dict(done, run_hparams=f"{study.hparams},{run.hparams}", commit="abc1234")))
+    assert reproduce.main(["--study", "claims"]) == 0
+    summary = json.loads((out / "results.json").read_text())
+    assert len(summary["models"]) == 18
+    model = summary["models"]["g1_rs0_s2"]
+    assert (model["seed"], model["arm"], model["commit"]) == (2, "g1_rs0", "abc1234")
+    assert model["hparams"].endswith("num_graphs=1,re_scale=0.0,seed=2")
+    graphs = next(c for c in summary["claims"] if c["claim"] == "graphs_rs0.3" and c["metric"] == "top_1")
+    assert graphs["difference"] == pytest.approx(0.1 - 0.02) and graphs["verdict"] == "holds"
+    assert graphs["ci95"][0] > 0
+    text = (out / "results.md").read_text()
+    assert "18 of 18 models evaluated" in text and "| 9 graphs, trained re_scale 0 | 0.3 | 3 |" in text
+    assert (out / "errorbars.png").stat().st_size > 5000

@@ -1,0 +1,182 @@
+"""The `claims` study's design and report: arms x seeds, the paper's claims as paired differences.
+
+An arm is one configuration; its models are the arm trained with seeds 0, 1, 2.
+The runs are listed in seed order (seed 0 of every arm, then seed 1, ...), so a
+study cut short is balanced. A claim compares two arms at one test `re_scale`
+(or the drop of a metric from test `re_scale` 0 to it), paired by seed.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import study_stats
+
+SEEDS = (0, 1, 2)
+METRICS = (("rec", "Rec"), ("top_1", "Top-1"), ("top_10", "Top-10"), ("knn_acc", "kNN acc"))
+
+
+@dataclasses.dataclass(frozen=True)
+class Arm:
+    """One configuration of the study: a name and the --hparams it adds to the study's."""
+
+    name: str
+    hparams: str
+    label: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Claim:
+    """`better` beats `worse` at test `re_scale` (with `drop`: loses less from test re_scale 0 to it)."""
+
+    name: str
+    question: str
+    better: str
+    worse: str
+    re_scale: float
+    drop: bool = False
+
+
+ARMS_2X2 = (
+    Arm("g9_rs0.3", "re_scale=0.3", "9 graphs, trained re_scale 0.3 (SketchGloc)"),
+    Arm("g9_rs0", "re_scale=0.0", "9 graphs, trained re_scale 0"),
+    Arm("g1_rs0.3", "num_graphs=1,re_scale=0.3", "1 graph, trained re_scale 0.3"),
+    Arm("g1_rs0", "num_graphs=1,re_scale=0.0", "1 graph, trained re_scale 0"),
+)
+# The `small` preset's encoder (128) against 64 and 256, on the SketchGloc arm (g9_rs0.3 is enc 128).
+ARMS_ENCODER = (
+    Arm("enc64", "re_scale=0.3,enc_rnn_size=64", "9 graphs, trained 0.3, encoder 64"),
+    Arm("enc256", "re_scale=0.3,enc_rnn_size=256", "9 graphs, trained 0.3, encoder 256"),
+)
+ARMS = ARMS_2X2 + ARMS_ENCODER
+
+CLAIMS = (
+    Claim("graphs_rs0.3", "9 graphs beat 1 graph (both trained re_scale 0.3), test re_scale 0",
+          "g9_rs0.3", "g1_rs0.3", 0.0),
+    Claim("graphs_rs0", "9 graphs beat 1 graph (both trained re_scale 0), test re_scale 0",
+          "g9_rs0", "g1_rs0", 0.0),
+    Claim("reorg_9", "training at re_scale 0.3 beats 0 on disrupted input (9 graphs), test re_scale 0.3",
+          "g9_rs0.3", "g9_rs0", 0.3),
+    Claim("reorg_9_drop", "training at re_scale 0.3 loses less from test re_scale 0 to 0.3 (9 graphs)",
+          "g9_rs0.3", "g9_rs0", 0.3, drop=True),
+    Claim("reorg_1", "training at re_scale 0.3 beats 0 on disrupted input (1 graph), test re_scale 0.3",
+          "g1_rs0.3", "g1_rs0", 0.3),
+    Claim("enc128_vs_64", "encoder 128 beats 64 (9 graphs, trained 0.3), test re_scale 0",
+          "g9_rs0.3", "enc64", 0.0),
+    Claim("enc256_vs_128", "encoder 256 beats 128 (9 graphs, trained 0.3), test re_scale 0",
+          "enc256", "g9_rs0.3", 0.0),
+)
+
+
+def run_name(arm: str, seed: int) -> str:
+    """The study run of one arm and seed."""
+    return f"{arm}_s{seed}"
+
+
+def seed_order(arms: tuple, seeds: tuple = SEEDS) -> list:
+    """(arm, seed) pairs: every arm at seed 0, then seed 1, ...; the 2x2 before the encoder arms."""
+    groups = [a for a in arms if a in ARMS_2X2], [a for a in arms if a not in ARMS_2X2]
+    return [(arm, seed) for group in groups for seed in seeds for arm in group]
+
+
+def metric_at(result: dict, key: str, re_scale: float) -> float | None:
+    """One metric of one evaluated model at one test re_scale (None when not measured)."""
+    for row in result.get("settings", []):
+        if abs(row["re_scale"] - re_scale) < 1e-9:
+            value = row.get(key)
+            return None if value is None else float(value)
+    return None
+
+
+def claim_value(result: dict, claim: Claim, key: str) -> float | None:
+    """What a claim compares for one model: the metric at its re_scale, or the metric's drop from 0."""
+    at = metric_at(result, key, claim.re_scale)
+    if not claim.drop or at is None:
+        return at
+    base = metric_at(result, key, 0.0)
+    return None if base is None else at - base  # minus the drop: higher is better, as for the metric
+
+
+def claim_rows(claims: tuple, results: dict, seeds: tuple = SEEDS) -> list:
+    """Every claim and metric: the paired difference over the seeds both arms have, interval, verdict."""
+    rows = []
+    for claim in claims:
+        for key, title in METRICS:
+            pairs = []
+            for seed in seeds:
+                a = results.get(run_name(claim.better, seed))
+                b = results.get(run_name(claim.worse, seed))
+                va = claim_value(a, claim, key) if a else None
+                vb = claim_value(b, claim, key) if b else None
+                if va is not None and vb is not None:
+                    pairs.append((seed, va, vb))
+            if not pairs and key == "knn_acc":
+                continue  # evaluated before the kNN column existed
+            stats = study_stats.paired_interval([p[1] for p in pairs], [p[2] for p in pairs])
+            rows.append({"claim": claim.name, "question": claim.question, "metric": key,
+                         "metric_title": title, "better": claim.better, "worse": claim.worse,
+                         "test_re_scale": claim.re_scale, "drop": claim.drop,
+                         "seeds": [p[0] for p in pairs], **stats,
+                         "verdict": study_stats.verdict(stats["ci95"])})
+    return rows
+
+
+def arm_rows(arms: tuple, results: dict, re_scales: tuple, seeds: tuple = SEEDS) -> list:
+    """Mean and sd over seeds of every arm, test re_scale and metric (only seeds already evaluated)."""
+    rows = []
+    for arm in arms:
+        done = [results[run_name(arm.name, s)] for s in seeds if results.get(run_name(arm.name, s))]
+        for r in re_scales:
+            row = {"arm": arm.name, "label": arm.label, "re_scale": r}
+            for key, _ in METRICS:
+                values = [v for v in (metric_at(d, key, r) for d in done) if v is not None]
+                row[key] = study_stats.mean_sd(values)
+            rows.append(row)
+    return rows
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}"
+
+
+def arms_markdown(rows: list) -> str:
+    """Markdown: mean ± sd (%) over the seeds per arm and test re_scale."""
+    keys = [(k, t) for k, t in METRICS if any(r[k]["n"] for r in rows)]
+    lines = ["| arm | test re_scale | seeds | " + " | ".join(t + " (%)" for _, t in keys) + " |",
+             "|---|---|---|" + "---|" * len(keys)]
+    for row in rows:
+        cells = []
+        for key, _ in keys:
+            s = row[key]
+            cells.append("-" if not s["n"] else _pct(s["mean"]) + ("" if s["sd"] is None
+                                                                    else f" ± {100 * s['sd']:.1f}"))
+        seeds = max(row[k]["n"] for k, _ in METRICS)
+        lines.append(f"| {row['label']} | {row['re_scale']:g} | {seeds} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def claims_markdown(rows: list) -> str:
+    """Markdown: one row per claim and metric with the paired difference, its 95% interval and verdict."""
+    lines = ["| claim | metric | seeds | difference (points) | 95% interval | verdict |",
+             "|---|---|---|---|---|---|"]
+    for row in rows:
+        ci = row["ci95"]
+        interval = "-" if ci is None else f"[{100 * ci[0]:+.1f}, {100 * ci[1]:+.1f}]"
+        diff = "-" if row["difference"] is None else f"{100 * row['difference']:+.1f}"
+        lines.append(f"| {row['question']} | {row['metric_title']}{' drop' if row['drop'] else ''} | "
+                     f"{row['n']} | {diff} | {interval} | {row['verdict']} |")
+    return "\n".join(lines) + "\n"
+
+
+def errorbar_picture(rows: list, re_scales: tuple, path: str) -> None:
+    """Top-1 and Top-10 against test re_scale: one line per 2x2 arm, mean ± sd over seeds."""
+    import plots
+
+    names = [a.name for a in ARMS_2X2]
+    series = {}
+    for row in rows:
+        if row["arm"] in names and row["top_1"]["n"]:
+            series.setdefault(row["label"], []).append(row)
+    if series:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        plots.metric_errorbars(series, [("top_1", "Top-1 Ret (%)"), ("top_10", "Top-10 Ret (%)")], path)
