@@ -87,6 +87,19 @@ def flag_names(tokens: list) -> list:
 
 # ---------------------------------------------------------------- the flag collector (subprocess)
 
+def argparse_flags(parser) -> set:
+    """Long option names of an argparse parser and of all its subcommands (e.g. explore.py's)."""
+    import argparse
+
+    names = set()
+    for action in parser._actions:
+        names.update(o[2:] for o in action.option_strings if o.startswith("--"))
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                names |= argparse_flags(sub)
+    return names
+
+
 def collect_flags(targets: list) -> dict:
     """{target: {"kind", "flags", "booleans"}} of each script, run as __main__ up to its parsing."""
     import argparse
@@ -128,8 +141,8 @@ def collect_flags(targets: list) -> dict:
         finally:
             sys.path[:] = path_before
         if "argparse" in seen:
-            names = {o[2:] for a in seen["argparse"]._actions for o in a.option_strings if o.startswith("--")}
-            out[target] = {"kind": "argparse", "flags": sorted(names), "booleans": []}
+            out[target] = {"kind": "argparse", "flags": sorted(argparse_flags(seen["argparse"])),
+                           "booleans": []}
         elif "absl" in seen:
             out[target] = {"kind": "absl", "flags": sorted(fv),
                            "booleans": sorted(n for n in fv if fv[n].boolean)}
@@ -197,6 +210,16 @@ def test_collector_knows_both_kinds_of_command_line(defined_flags):
                                                 "flags": ["checkpoint", "ckpt_id", "help", "out"]}
     # Each script's flags are its own: evaluate's --classifier is not train.py's.
     assert "classifier" not in defined_flags["train.py"]["flags"]
+
+
+def test_argparse_flags_include_subcommands():
+    # tools/explore.py-style command lines: `explore.py map --out ...` defines --out in a subcommand.
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--top")
+    parser.add_subparsers().add_parser("map").add_argument("--out")
+    assert argparse_flags(parser) == {"help", "top", "out"}
 
 
 def test_every_hparams_value_shown_parses():
