@@ -97,6 +97,11 @@ PRESETS = {
     "small": {"enc_rnn_size": 128, "dec_rnn_size": 128, "z_size": 32},
     # The original's top-level variant: 6-point pieces instead of whole strokes (METHOD.md §0).
     "pieces": {"max_stroke_len": 5},
+    # The whole top-level variant (docs/DIFFERENCES.md): its pieces, sizes and training settings
+    # (no recurrent dropout, no augmentation). Its greedy decoding is the samplers' --greedy.
+    "toplevel": {"max_stroke_len": 5, "enc_rnn_size": 256, "z_size": 64, "batch_size": 300,
+                 "decay_rate": 0.9999, "use_recurrent_dropout": False,
+                 "random_scale_factor": 0.0, "augment_stroke_prob": 0.0},
 }
 # Keys of the original's command line that change nothing, and why (printed when set).
 NO_EFFECT = {

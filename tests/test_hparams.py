@@ -55,6 +55,16 @@ def test_pieces_preset_is_the_six_point_variant():
     assert both.enc_rnn_size == hparams.parse("preset=small").enc_rnn_size
 
 
+def test_toplevel_preset_changes_exactly_the_top_level_variants_values():
+    # docs/DIFFERENCES.md: the original's top-level trainer, everything but its greedy sampler.
+    hps = hparams.validate(hparams.parse("preset=toplevel"))
+    changed = {k: v for k, v in dataclasses.asdict(hps).items()
+               if v != getattr(hparams.HParams(), k)}
+    assert changed == {"max_stroke_len": 5, "enc_rnn_size": 256, "z_size": 64, "batch_size": 300,
+                       "decay_rate": 0.9999, "use_recurrent_dropout": False,
+                       "random_scale_factor": 0.0, "augment_stroke_prob": 0.0}
+
+
 def test_old_piece_len_is_refused_with_its_new_name():
     with pytest.raises(hparams.HParamsError, match="max_stroke_len = piece_len - 1"):
         hparams.parse("piece_len=6")
