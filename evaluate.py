@@ -226,7 +226,7 @@ def main(argv: list) -> None:
 
 
 if __name__ == "__main__":
-    from absl import app
+    import cli
 
     define_flags()
-    app.run(main)
+    cli.run_absl(main)

@@ -14,13 +14,13 @@ draws a sketch, its pieces and the 9 relations of one piece (the picture is
 """
 from __future__ import annotations
 
-import argparse
 import itertools
 import sys
 from typing import Iterator, Sequence
 
 import numpy as np
 
+import cli
 import safe_npz
 import utils
 from errors import UsageError, guarded
@@ -400,7 +400,7 @@ def show(path: str, index: int, piece: int | None = None, out: str = "grid_graph
 @guarded
 def main(argv: list | None = None) -> int:
     """Command line: --show <npz> <index> [--piece K] [--out file.png]."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = cli.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--show", nargs=2, metavar=("NPZ", "INDEX"), required=True)
     parser.add_argument("--piece", type=int, default=None)
     parser.add_argument("--out", default="grid_graphs.png")

@@ -14,8 +14,9 @@ import time
 from typing import TYPE_CHECKING
 
 import numpy as np
-from absl import app, flags, logging
+from absl import flags, logging
 
+import cli
 import errors
 import fileio
 import graph_builder
@@ -438,4 +439,4 @@ def main(argv: list) -> None:
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run_absl(main)

@@ -157,8 +157,10 @@ def main(argv: List[str]) -> None:
 
 
 if __name__ == "__main__":
-    from absl import app, flags
+    from absl import flags
+
+    import cli
 
     flags.DEFINE_string("classifier", None, "folder written by sketch_a_net.train")
     flags.mark_flag_as_required("classifier")
-    app.run(main)
+    cli.run_absl(main)

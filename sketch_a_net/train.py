@@ -209,7 +209,7 @@ def define_flags() -> None:
 
 
 if __name__ == "__main__":
-    from absl import app
+    import cli
 
     define_flags()
-    app.run(main)
+    cli.run_absl(main)
