@@ -49,12 +49,31 @@ def load_config(folder: str) -> tuple:
         hparams_lib.validate(hps)  # a hand-edited config must not reach TensorFlow
     except hparams_lib.HParamsError as err:
         raise CheckpointError(f"{path}: {'; '.join(str(err).splitlines())}") from None
-    if not extras.get("scale_factor"):
-        raise CheckpointError(f"{path}: no scale_factor entry")
+    problem = scale_factor_problem(extras.get("scale_factor"))
+    if problem:
+        raise CheckpointError(f"{path}: {problem}")
     if hps.max_seq_len <= 0 or hps.max_strokes_num <= 0 or hps.max_stroke_len < 1:
         raise CheckpointError(f"{path}: max_seq_len/max_stroke_len/max_strokes_num not set "
                               "(they are computed from the data when training starts)")
     return hps, extras
+
+
+# The std of a data set's pen offsets (int16 units; QuickDraw's is about 45). Outside this range
+# sketches come out blank, mirrored or as NaN, so a hand-edited value is refused.
+SCALE_FACTOR_RANGE = (1e-3, 1e5)
+
+
+def scale_factor_problem(value) -> str | None:
+    """What is wrong with a config's scale_factor entry (None when it is a sane positive number)."""
+    low, high = SCALE_FACTOR_RANGE
+    if value is None:
+        return "no scale_factor entry"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return f"'scale_factor' = {value!r}: expected a number"
+    if not (math.isfinite(value) and low <= value <= high):
+        return (f"'scale_factor' = {value!r}: expected a finite number in [{low:g}, {high:g}] "
+                "(the standard deviation of the training data's pen offsets)")
+    return None
 
 
 def _exists(prefix: str) -> bool:

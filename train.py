@@ -85,6 +85,9 @@ def run(hparams_text: str, data_dir: str, log_root: str, resume: bool, demo: boo
     # numpy only: bad data is reported before TensorFlow starts (and prints its banners).
     data = utils.load_dataset(data_dir, hps.categories, hps.num_per_category, hps.max_seq_len,
                               hps.max_strokes_num, hps.max_stroke_len)
+    # The caps the data fixed, checked again: the memory they need is known only now.
+    hps = hparams_lib.validate(hps.replace(max_seq_len=data.max_seq_len, max_strokes_num=data.max_strokes_num,
+                                           max_stroke_len=data.max_stroke_len))
     for line in hparams_lib.no_effect_notices(hps):
         print(line, flush=True)
     from distribute import configure, make_strategy
@@ -92,8 +95,6 @@ def run(hparams_text: str, data_dir: str, log_root: str, resume: bool, demo: boo
     shards = configure(hps.batch_size, hps.dec_rnn_size, strategy=strategy) if cpu_layout else 1
     # Created before any other TensorFlow work: multi-worker setup must come first.
     dist = make_strategy(strategy)
-    hps = hps.replace(max_seq_len=data.max_seq_len, max_strokes_num=data.max_strokes_num,
-                      max_stroke_len=data.max_stroke_len)
     trainer = Trainer(hps, data, log_root, verbose=verbose, strategy=dist,
                       checkpoint_seconds=60.0 * checkpoint_minutes, decoder_shards=shards)
     trainer.prepare(resume)

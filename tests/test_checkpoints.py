@@ -87,7 +87,7 @@ def test_load_config_returns_the_saved_hparams_and_extras(tmp_path):
 @pytest.mark.parametrize("changes, message", [
     ({"z_size": 0}, r"model_config.json: hparam 'z_size' = 0"),
     ({"scale_factor": None}, "model_config.json: no scale_factor entry"),
-    ({"scale_factor": 0}, "model_config.json: no scale_factor entry"),
+    ({"scale_factor": 0}, r"model_config.json: 'scale_factor' = 0: expected a finite number in \[0.001, "),
     ({"max_seq_len": -1}, "max_seq_len/max_stroke_len/max_strokes_num not set"),
     ({"max_strokes_num": -1}, "max_seq_len/max_stroke_len/max_strokes_num not set"),
     ({"z_size": "big"}, "model_config.json: unreadable"),
@@ -98,6 +98,52 @@ def test_load_config_refuses_a_config_that_cannot_make_a_model(tmp_path, changes
     with pytest.raises(CheckpointError, match=message) as info:
         checkpoints.load_config(str(tmp_path))
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("value, expected", [
+    (float("inf"), "'scale_factor' = inf: expected a finite number in [0.001, 100000]"),
+    (float("nan"), "'scale_factor' = nan: expected a finite number"),
+    (-25, "'scale_factor' = -25: expected a finite number"),
+    (1e-30, "'scale_factor' = 1e-30: expected a finite number"),
+    (1e30, "'scale_factor' = 1e+30: expected a finite number"),
+    ("abc", "'scale_factor' = 'abc': expected a number"),
+    (True, "'scale_factor' = True: expected a number"),
+])
+def test_load_config_refuses_a_scale_factor_that_would_draw_nonsense(tmp_path, value, expected):
+    path = write_config(tmp_path)
+    edit_config(tmp_path, scale_factor=value)  # json writes inf and nan as Infinity and NaN
+    with pytest.raises(CheckpointError) as info:
+        checkpoints.load_config(str(tmp_path))
+    assert str(info.value).startswith(f"{path}: {expected}") and "\n" not in str(info.value)
+
+
+def test_sampling_refuses_a_bad_scale_factor_in_one_line_before_tensorflow(tmp_path, capsys):
+    import errors
+    import sample_abs
+    import sample_settings
+
+    write_config(tmp_path / "run")
+    edit_config(tmp_path / "run", scale_factor=float("inf"))
+    settings = sample_settings.settings_with(sample_output=str(tmp_path / "out"),
+                                             checkpoint_path=str(tmp_path / "run"))
+    with pytest.raises(SystemExit) as info:
+        errors.guarded(sample_abs.run)(settings)
+    assert info.value.code == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "model_config.json: 'scale_factor' = inf" in err
+    assert not os.path.exists(tmp_path / "out")
+
+
+@pytest.mark.parametrize("key, value", [("max_seq_len", 100000000), ("enc_rnn_size", 100000),
+                                        ("z_size", 10000000), ("dec_num_mixture", 1000000)])
+def test_load_config_refuses_a_model_too_large_for_memory(tmp_path, key, value):
+    path = write_config(tmp_path)
+    edit_config(tmp_path, **{key: value})
+    with pytest.raises(CheckpointError) as info:
+        checkpoints.load_config(str(tmp_path))
+    message = str(info.value)
+    assert message.startswith(f"{path}: hparams {key}={value}: the model needs at least")
+    assert "memory" in message and "\n" not in message
 
 
 def test_load_config_names_a_torn_file(tmp_path):
