@@ -92,24 +92,47 @@ def find_checkpoint(folder: str, ckpt_id: int = 0) -> str:
     latest = _latest(folder)
     if latest:
         return latest
+    found = list_checkpoints(folder)
+    if found and not os.path.isfile(os.path.join(folder, STATE_NAME)):
+        # Without the state file the best one is unknown: the newest step need not be the best.
+        names = ", ".join(os.path.basename(p) for p in found)
+        raise CheckpointError(f"{folder}: the checkpoint state file '{STATE_NAME}' is missing, so the best "
+                              f"checkpoint is unknown; checkpoints found: {names} (pass a number as ckpt_id)")
     resume = _latest(os.path.join(folder, RESUME_DIR))
     hint = f"; only {resume} exists, pass its number as ckpt_id" if resume else ""
     raise CheckpointError(f"{folder}: no best checkpoint{hint}")
 
 
+# tf.train.CheckpointManager's state file: which checkpoint is the latest.
+STATE_NAME = "checkpoint"
+
+
 def _latest(folder: str) -> str | None:
     """The newest prefix named in a CheckpointManager state file, read without TensorFlow."""
-    state = os.path.join(folder, "checkpoint")
+    state = os.path.join(folder, STATE_NAME)
     if not os.path.isfile(state):
         return None
-    with open(state) as f:
-        for line in f:
-            key, _, value = line.partition(":")
-            if key.strip() == "model_checkpoint_path":
-                name = value.strip().strip('"')
-                prefix = name if os.path.isabs(name) else os.path.join(folder, name)
-                return prefix if _exists(prefix) else None
+    try:
+        with open(state, "rb") as f:
+            text = f.read(1_000_000).decode("utf-8")
+    except UnicodeDecodeError:
+        raise CheckpointError(f"{state}: not a checkpoint state file (binary, not UTF-8 text); "
+                              "restore it, or delete it and pass a checkpoint number as ckpt_id") from None
+    except OSError as err:
+        raise CheckpointError(f"{state}: unreadable ({err.strerror or type(err).__name__})") from None
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "model_checkpoint_path":
+            name = value.strip().strip('"')
+            prefix = name if os.path.isabs(name) else os.path.join(folder, name)
+            return prefix if _exists(prefix) else None
     return None
+
+
+def check_state_files(log_root: str) -> None:
+    """CheckpointError naming a damaged state file of a training folder (TensorFlow fails deep inside)."""
+    for folder in (log_root, os.path.join(log_root, RESUME_DIR)):
+        _latest(folder)
 
 
 def list_checkpoints(folder: str) -> list:
@@ -143,6 +166,36 @@ TEMP_CHECKPOINT = re.compile(r"ckpt-\d+_temp")
 # Defined here, free of TensorFlow: train.py raises it before TensorFlow is loaded, distribute.py too.
 class TrainingError(UserError, RuntimeError):
     """A user-facing training failure (config mismatch, non-finite loss, ...)."""
+
+
+def is_training_config(path: str) -> bool:
+    """Whether `path` is a model_config.json that sketchgloc training wrote (hparams and a scale_factor)."""
+    try:
+        _, extras = hparams_lib.load(path)
+    except (ValueError, OSError):  # HParamsError and a foreign or torn JSON file
+        return False
+    return "scale_factor" in extras
+
+
+def foreign_log_root_problem(log_root: str) -> str | None:
+    """Why training may not write into log_root: a folder of files that no sketchgloc run wrote.
+
+    Training writes model_config.json, history.json, loss_curve.png there, so a folder is
+    accepted only when it is missing or empty, or holds checkpoints or a sketchgloc config.
+    """
+    try:
+        entries = sorted(os.listdir(log_root))
+    except FileNotFoundError:
+        return None
+    except OSError as err:
+        reason = err.strerror or type(err).__name__
+        return f"flag --log_root = {log_root!r}: cannot read the folder ({reason})"
+    if not entries or resume_candidates(log_root) or is_training_config(os.path.join(log_root, CONFIG_NAME)):
+        return None
+    shown = ", ".join(entries[:3]) + (f" and {len(entries) - 3} more" if len(entries) > 3 else "")
+    return (f"flag --log_root = {log_root!r}: holds files but no sketchgloc training run ({shown}); "
+            f"training would replace {CONFIG_NAME}, history.json and loss_curve.png there: "
+            "use an empty or new folder")
 
 
 def config_extras(data) -> dict:

@@ -101,3 +101,30 @@ class ArgumentParser(argparse.ArgumentParser):
         """argparse's parsing; warnings print as one line from here on (the command has started)."""
         plain_warnings()
         return super().parse_known_args(args, namespace)
+
+
+def folder_problem(folder: str) -> str | None:
+    """Why `folder` cannot be used for new files (None when it can), creating nothing.
+
+    A missing folder is judged by its nearest existing ancestor: it must be a folder in
+    which a folder can really be made (a probe, removed at once: os.access says yes to
+    root on read-only mounts, and /proc refuses only when asked).
+    """
+    import os
+    import tempfile
+
+    path = os.path.abspath(folder)
+    if os.path.isdir(path):
+        base = path
+    else:
+        base = path
+        while not os.path.lexists(base):
+            base = os.path.dirname(base)
+        if not os.path.isdir(base):
+            kind = "a file" if os.path.isfile(base) else "not a folder"
+            return f"{folder}: {base} is {kind}, not a folder"
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".sketchgloc-probe-", dir=base))
+    except OSError as err:
+        return f"{folder}: cannot write in {base} ({err.strerror or type(err).__name__})"
+    return None

@@ -23,8 +23,9 @@ import graph_builder
 import hparams as hparams_lib
 import utils
 from checkpoints import (CONFIG_NAME, LOSSES_NAME, RESUME_DIR, CheckpointError, TrainingError, append_losses,
-                         check_config, config_extras, read_losses, remove_stale_temp_checkpoints,
-                         restore_newest_intact, resume_candidates, resume_point_note)
+                         check_config, check_state_files, config_extras, foreign_log_root_problem,
+                         read_losses, remove_stale_temp_checkpoints, restore_newest_intact,
+                         resume_candidates, resume_point_note)
 
 if TYPE_CHECKING:
     import tensorflow as tf
@@ -73,6 +74,10 @@ def check_flags(checkpoint_minutes: float, log_root: str) -> None:
         lines.append("flag --log_root is empty: expected a folder")
     elif os.path.exists(log_root) and not os.path.isdir(log_root):
         lines.append(f"flag --log_root = {log_root!r}: exists and is not a folder")
+    elif problem := cli.folder_problem(log_root):  # e.g. under /proc, or under a file
+        lines.append(f"flag --log_root: {problem}")
+    elif problem := foreign_log_root_problem(log_root):  # the user's own files would be replaced
+        lines.append(problem)
     if lines:
         raise hparams_lib.HParamsError("\n".join(lines))
 
@@ -82,6 +87,7 @@ def run(hparams_text: str, data_dir: str, log_root: str, resume: bool, demo: boo
     """Load the data, train under the named tf.distribute strategy, and return the run's history."""
     check_flags(checkpoint_minutes, log_root)
     hps, data_dir = resolve(hparams_text, data_dir, demo)
+    check_state_files(log_root)
     # numpy only: bad data is reported before TensorFlow starts (and prints its banners).
     data = utils.load_dataset(data_dir, hps.categories, hps.num_per_category, hps.max_seq_len,
                               hps.max_strokes_num, hps.max_stroke_len)

@@ -183,7 +183,6 @@ def test_find_checkpoint_by_id_looks_in_the_folder_then_in_resume(tmp_path):
 
 
 def test_find_checkpoint_without_a_best_one_hints_at_resume(tmp_path):
-    make_checkpoint(tmp_path, 4)  # files, but no state file naming them
     with pytest.raises(CheckpointError) as info:
         checkpoints.find_checkpoint(str(tmp_path))
     assert str(info.value) == f"{tmp_path}: no best checkpoint"
@@ -255,6 +254,33 @@ def test_check_folder_of_a_prefix_reads_the_config_of_its_training_folder(tmp_pa
     # resume/ with a config of its own is a training folder of its own.
     write_config(tmp_path / checkpoints.RESUME_DIR, scale_factor=5.0)
     assert checkpoints.check_folder(latest)[1]["scale_factor"] == 5.0
+
+
+def test_find_checkpoint_names_a_missing_state_file_and_the_checkpoints_found(tmp_path):
+    make_checkpoint(tmp_path, 3)  # files, but no state file naming the best one
+    make_checkpoint(tmp_path, 12)
+    with pytest.raises(CheckpointError) as info:
+        checkpoints.find_checkpoint(str(tmp_path))
+    assert str(info.value) == (f"{tmp_path}: the checkpoint state file 'checkpoint' is missing, so the best "
+                               "checkpoint is unknown; checkpoints found: ckpt-12, ckpt-3 "
+                               "(pass a number as ckpt_id)")
+    assert checkpoints.find_checkpoint(str(tmp_path), 3) == str(tmp_path / "ckpt-3")
+
+
+@pytest.mark.parametrize("where", ["", checkpoints.RESUME_DIR])
+def test_a_binary_state_file_is_one_line_naming_it(tmp_path, where):
+    write_config(tmp_path)
+    make_checkpoint(tmp_path, 3, state=True)
+    state = tmp_path / where / "checkpoint"
+    os.makedirs(state.parent, exist_ok=True)
+    state.write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe\x00binary")
+    expected = f"{state}: not a checkpoint state file (binary, not UTF-8 text)"
+    with pytest.raises(CheckpointError) as info:
+        checkpoints.check_state_files(str(tmp_path))  # train.py's check before TensorFlow reads them
+    assert str(info.value).startswith(expected) and "\n" not in str(info.value)
+    if not where:
+        with pytest.raises(CheckpointError, match="not a checkpoint state file"):
+            checkpoints.check_folder(str(tmp_path))  # sample_abs.py, evaluate.py, retrieval.py
 
 
 def test_check_folder_errors(tmp_path):
