@@ -280,8 +280,10 @@ class Trainer:
             prefix = restore_newest_intact(restore, candidates, self.log_root, warn=self.warn)
         except CheckpointError as err:
             raise TrainingError(f"{err}; nothing to resume from (start in another --log_root)") from None
-        self.log(f"resumed from {prefix} at step {self.step}, epoch {int(self.epoch.numpy())}"
-                 f"{f' (batch {int(self.epoch_step.numpy())})' if int(self.epoch_step.numpy()) else ''}, "
+        # Epochs and batches are counted from 1, as run_epoch prints them.
+        done = int(self.epoch_step.numpy())
+        self.log(f"resumed from {prefix} at step {self.step}, epoch {int(self.epoch.numpy()) + 1}"
+                 f"{f' ({done} of its batches done)' if done else ''}, "
                  f"best validation loss {float(self.best_valid.numpy()):.2f}")
         return prefix
 
