@@ -390,10 +390,10 @@ def test_a_binary_state_file_stops_training_in_one_line(trained):
         run_tiny(trained, "num_steps=30", resume=True)
 
 
-def test_resume_counts_epochs_and_batches_as_the_epoch_lines_do(trained, capsys):
-    run_tiny(trained, "num_steps=18", resume=True)  # 3 batches into the second epoch (15 a epoch)
-    capsys.readouterr()
-    train.run(f"{TINY},num_steps=19", None, str(trained), True, True, verbose=1)
+def test_resume_counts_epochs_as_the_epoch_lines_do(trained, capsys):
+    # The tiny run stopped after its first epoch (15 batches): the next one is epoch 2 in both lines.
+    # (Mid-epoch, the first line adds "(k of its batches done)" and the second "continuing at batch k+1".)
+    train.run(f"{TINY},num_steps=16", None, str(trained), True, True, verbose=1)
     lines = [line for line in capsys.readouterr().out.splitlines() if "epoch" in line]
-    assert "at step 18, epoch 2 (3 of its batches done)" in lines[0]
-    assert lines[1].startswith("epoch 2 (step 18/19), continuing at batch 4/15")
+    assert "at step 15, epoch 2, best validation loss" in lines[0]
+    assert lines[1] == "epoch 2 (step 15/16)"
