@@ -104,7 +104,7 @@ class ArgumentParser(argparse.ArgumentParser):
 
 
 def folder_problem(folder: str) -> str | None:
-    """Why `folder` cannot be used for new files (None when it can), creating nothing.
+    """Why `folder` cannot be used for new files (None when it can), creating nothing; names no `folder`.
 
     A missing folder is judged by its nearest existing ancestor: it must be a folder in
     which a folder can really be made (a probe, removed at once: os.access says yes to
@@ -122,9 +122,9 @@ def folder_problem(folder: str) -> str | None:
             base = os.path.dirname(base)
         if not os.path.isdir(base):
             kind = "a file" if os.path.isfile(base) else "not a folder"
-            return f"{folder}: {base} is {kind}, not a folder"
+            return f"{base} is {kind}, not a folder"
     try:
         os.rmdir(tempfile.mkdtemp(prefix=".sketchgloc-probe-", dir=base))
     except OSError as err:
-        return f"{folder}: cannot write in {base} ({err.strerror or type(err).__name__})"
+        return f"cannot write in {base} ({err.strerror or type(err).__name__})"
     return None

@@ -75,7 +75,7 @@ def check_flags(checkpoint_minutes: float, log_root: str) -> None:
     elif os.path.exists(log_root) and not os.path.isdir(log_root):
         lines.append(f"flag --log_root = {log_root!r}: exists and is not a folder")
     elif problem := cli.folder_problem(log_root):  # e.g. under /proc, or under a file
-        lines.append(f"flag --log_root: {problem}")
+        lines.append(f"flag --log_root = {log_root!r}: {problem}")
     elif problem := foreign_log_root_problem(log_root):  # the user's own files would be replaced
         lines.append(problem)
     if lines:

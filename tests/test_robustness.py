@@ -361,8 +361,8 @@ def test_log_root_checks_accept_new_empty_and_training_folders(tiny_run, tmp_pat
 
 
 @pytest.mark.parametrize("where, expected", [
-    ("/proc/1/x", "flag --log_root: /proc/1/x: cannot write in /proc/1"),
-    ("FILE/run", "flag --log_root: FILE/run: FILE is a file, not a folder"),
+    ("/proc/1/x", "flag --log_root = '/proc/1/x': cannot write in /proc/1"),
+    ("FILE/run", "flag --log_root = 'FILE/run': FILE is a file, not a folder"),
 ])
 def test_log_root_that_cannot_be_created_is_one_line_before_anything_runs(tmp_path, where, expected, capsys):
     (tmp_path / "notes.txt").write_text("mine")
