@@ -185,3 +185,18 @@ def test_tools_demo_uses_the_convention(monkeypatch, capsys):
     monkeypatch.setattr(sys, "argv", ["demo.py", "--no_such_flag"])
     assert exit_code(demo.main) == 2
     assert capsys.readouterr().err.startswith("error: unrecognized arguments: --no_such_flag")
+
+
+def test_data_warnings_print_as_one_line_in_a_real_command(tmp_path):
+    from conftest import obj_array, sketch, write_npz
+    # Two too-short sketches (a warning) and an empty validation split (an error before TensorFlow).
+    write_npz(tmp_path / "cat.npz", train=obj_array([sketch(8), sketch(1), sketch(1, 2), sketch(9)]),
+              valid=obj_array([sketch(1, 3)]))
+    command = [sys.executable, "train.py", f"--data_dir={tmp_path}", f"--log_root={tmp_path / 'run'}",
+               "--hparams=categories=[cat]"]
+    proc = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert proc.returncode == 1, proc.stderr
+    lines = proc.stderr.splitlines()
+    assert lines[0] == (f"warning: {tmp_path / 'cat.npz'}, split 'train': dropped 2 sketches with fewer "
+                        "than 2 points (sketches 1, 2)")
+    assert all(line.startswith(("warning: ", "error: ")) for line in lines), proc.stderr
