@@ -111,6 +111,16 @@ def test_train_bad_strategy_is_exit_2():
     assert proc.stderr.count("\n") == 1
 
 
+def test_classifier_evaluation_help_and_missing_classifier(capsys):
+    from sketch_a_net import evaluate as rec_evaluate
+    fv = flags.FlagValues()
+    rec_evaluate.define_flags(fv)
+    assert exit_code(lambda: cli.absl_parse(["m", "--help"], fv)) == 0
+    assert "  --classifier: " in capsys.readouterr().out
+    assert exit_code(lambda: cli.absl_parse(["m", "samples"], fv)) == 2
+    one_error_line(capsys, "--classifier")
+
+
 def classifier_flags() -> flags.FlagValues:
     fv = flags.FlagValues()
     classifier_train.define_flags(fv)
