@@ -177,6 +177,9 @@ def is_training_config(path: str) -> bool:
     return "scale_factor" in extras
 
 
+STARTING_RUN_FOLDERS = {"tensorboard", "samples", RESUME_DIR}
+
+
 def foreign_log_root_problem(log_root: str) -> str | None:
     """Why training may not write into log_root: a folder of files that no sketchgloc run wrote.
 
@@ -190,7 +193,10 @@ def foreign_log_root_problem(log_root: str) -> str | None:
     except OSError as err:
         reason = err.strerror or type(err).__name__
         return f"flag --log_root = {log_root!r}: cannot read the folder ({reason})"
-    if not entries or resume_candidates(log_root) or is_training_config(os.path.join(log_root, CONFIG_NAME)):
+    # Only the folders a starting run creates (another worker of a multi-worker run may be there first).
+    if set(entries) <= STARTING_RUN_FOLDERS or resume_candidates(log_root):
+        return None
+    if is_training_config(os.path.join(log_root, CONFIG_NAME)):
         return None
     shown = ", ".join(entries[:3]) + (f" and {len(entries) - 3} more" if len(entries) > 3 else "")
     return (f"flag --log_root = {log_root!r}: holds files but no sketchgloc training run ({shown}); "

@@ -351,6 +351,8 @@ def test_log_root_of_the_users_own_files_is_refused_and_left_alone(tmp_path):
 def test_log_root_checks_accept_new_empty_and_training_folders(tiny_run, tmp_path):
     assert checkpoints.foreign_log_root_problem(str(tmp_path / "new")) is None
     assert checkpoints.foreign_log_root_problem(str(tmp_path)) is None  # empty
+    os.mkdir(tmp_path / "tensorboard")  # what a run starting in another process created first
+    assert checkpoints.foreign_log_root_problem(str(tmp_path)) is None
     assert checkpoints.foreign_log_root_problem(tiny_run) is None  # checkpoints
     # A run killed before its first checkpoint left its config (and TensorBoard's folder).
     killed = tmp_path / "killed"
