@@ -49,12 +49,31 @@ def load_config(folder: str) -> tuple:
         hparams_lib.validate(hps)  # a hand-edited config must not reach TensorFlow
     except hparams_lib.HParamsError as err:
         raise CheckpointError(f"{path}: {'; '.join(str(err).splitlines())}") from None
-    if not extras.get("scale_factor"):
-        raise CheckpointError(f"{path}: no scale_factor entry")
+    problem = scale_factor_problem(extras.get("scale_factor"))
+    if problem:
+        raise CheckpointError(f"{path}: {problem}")
     if hps.max_seq_len <= 0 or hps.max_strokes_num <= 0 or hps.max_stroke_len < 1:
         raise CheckpointError(f"{path}: max_seq_len/max_stroke_len/max_strokes_num not set "
                               "(they are computed from the data when training starts)")
     return hps, extras
+
+
+# The std of a data set's pen offsets (int16 units; QuickDraw's is about 45). Outside this range
+# sketches come out blank, mirrored or as NaN, so a hand-edited value is refused.
+SCALE_FACTOR_RANGE = (1e-3, 1e5)
+
+
+def scale_factor_problem(value) -> str | None:
+    """What is wrong with a config's scale_factor entry (None when it is a sane positive number)."""
+    low, high = SCALE_FACTOR_RANGE
+    if value is None:
+        return "no scale_factor entry"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return f"'scale_factor' = {value!r}: expected a number"
+    if not (math.isfinite(value) and low <= value <= high):
+        return (f"'scale_factor' = {value!r}: expected a finite number in [{low:g}, {high:g}] "
+                "(the standard deviation of the training data's pen offsets)")
+    return None
 
 
 def _exists(prefix: str) -> bool:
@@ -73,24 +92,47 @@ def find_checkpoint(folder: str, ckpt_id: int = 0) -> str:
     latest = _latest(folder)
     if latest:
         return latest
+    found = list_checkpoints(folder)
+    if found and not os.path.isfile(os.path.join(folder, STATE_NAME)):
+        # Without the state file the best one is unknown: the newest step need not be the best.
+        names = ", ".join(os.path.basename(p) for p in found)
+        raise CheckpointError(f"{folder}: the checkpoint state file '{STATE_NAME}' is missing, so the best "
+                              f"checkpoint is unknown; checkpoints found: {names} (pass a number as ckpt_id)")
     resume = _latest(os.path.join(folder, RESUME_DIR))
     hint = f"; only {resume} exists, pass its number as ckpt_id" if resume else ""
     raise CheckpointError(f"{folder}: no best checkpoint{hint}")
 
 
+# tf.train.CheckpointManager's state file: which checkpoint is the latest.
+STATE_NAME = "checkpoint"
+
+
 def _latest(folder: str) -> str | None:
     """The newest prefix named in a CheckpointManager state file, read without TensorFlow."""
-    state = os.path.join(folder, "checkpoint")
+    state = os.path.join(folder, STATE_NAME)
     if not os.path.isfile(state):
         return None
-    with open(state) as f:
-        for line in f:
-            key, _, value = line.partition(":")
-            if key.strip() == "model_checkpoint_path":
-                name = value.strip().strip('"')
-                prefix = name if os.path.isabs(name) else os.path.join(folder, name)
-                return prefix if _exists(prefix) else None
+    try:
+        with open(state, "rb") as f:
+            text = f.read(1_000_000).decode("utf-8")
+    except UnicodeDecodeError:
+        raise CheckpointError(f"{state}: not a checkpoint state file (binary, not UTF-8 text); "
+                              "restore it, or delete it and pass a checkpoint number as ckpt_id") from None
+    except OSError as err:
+        raise CheckpointError(f"{state}: unreadable ({err.strerror or type(err).__name__})") from None
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "model_checkpoint_path":
+            name = value.strip().strip('"')
+            prefix = name if os.path.isabs(name) else os.path.join(folder, name)
+            return prefix if _exists(prefix) else None
     return None
+
+
+def check_state_files(log_root: str) -> None:
+    """CheckpointError naming a damaged state file of a training folder (TensorFlow fails deep inside)."""
+    for folder in (log_root, os.path.join(log_root, RESUME_DIR)):
+        _latest(folder)
 
 
 def list_checkpoints(folder: str) -> list:
@@ -124,6 +166,42 @@ TEMP_CHECKPOINT = re.compile(r"ckpt-\d+_temp")
 # Defined here, free of TensorFlow: train.py raises it before TensorFlow is loaded, distribute.py too.
 class TrainingError(UserError, RuntimeError):
     """A user-facing training failure (config mismatch, non-finite loss, ...)."""
+
+
+def is_training_config(path: str) -> bool:
+    """Whether `path` is a model_config.json that sketchgloc training wrote (hparams and a scale_factor)."""
+    try:
+        _, extras = hparams_lib.load(path)
+    except (ValueError, OSError):  # HParamsError and a foreign or torn JSON file
+        return False
+    return "scale_factor" in extras
+
+
+STARTING_RUN_FOLDERS = {"tensorboard", "samples", RESUME_DIR}
+
+
+def foreign_log_root_problem(log_root: str) -> str | None:
+    """Why training may not write into log_root: a folder of files that no sketchgloc run wrote.
+
+    Training writes model_config.json, history.json, loss_curve.png there, so a folder is
+    accepted only when it is missing or empty, or holds checkpoints or a sketchgloc config.
+    """
+    try:
+        entries = sorted(os.listdir(log_root))
+    except FileNotFoundError:
+        return None
+    except OSError as err:
+        reason = err.strerror or type(err).__name__
+        return f"flag --log_root = {log_root!r}: cannot read the folder ({reason})"
+    # Only the folders a starting run creates (another worker of a multi-worker run may be there first).
+    if set(entries) <= STARTING_RUN_FOLDERS or resume_candidates(log_root):
+        return None
+    if is_training_config(os.path.join(log_root, CONFIG_NAME)):
+        return None
+    shown = ", ".join(entries[:3]) + (f" and {len(entries) - 3} more" if len(entries) > 3 else "")
+    return (f"flag --log_root = {log_root!r}: holds files but no sketchgloc training run ({shown}); "
+            f"training would replace {CONFIG_NAME}, history.json and loss_curve.png there: "
+            "use an empty or new folder")
 
 
 def config_extras(data) -> dict:

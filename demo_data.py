@@ -12,12 +12,12 @@ files.
 """
 from __future__ import annotations
 
-import argparse
 import os
 from typing import Callable
 
 import numpy as np
 
+import cli
 import fileio
 import safe_npz
 import utils
@@ -385,7 +385,7 @@ def _summary(path: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Command line: write the demo `.npz` files and/or a preview picture."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = cli.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", help="folder for <category>.npz")
     parser.add_argument("--seed", type=int, default=0)
     for key, value in _DEFAULT_SIZES.items():

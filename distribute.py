@@ -22,6 +22,7 @@ because both shards' saved activations are alive at once.
 """
 from __future__ import annotations
 
+import json
 import os
 
 import keras
@@ -56,8 +57,33 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
     if name == "mirrored":
         return tf.distribute.MirroredStrategy()
     if name == "multi_worker":
+        problem = tf_config_problem(os.environ.get("TF_CONFIG"))
+        if problem:  # TensorFlow would fail deep inside with a JSONDecodeError or a KeyError
+            raise TrainingError(f"--strategy=multi_worker: environment variable TF_CONFIG {problem}")
         return tf.distribute.MultiWorkerMirroredStrategy()
     raise TrainingError(f"unknown strategy {name!r}; expected one of {STRATEGIES}")
+
+
+def tf_config_problem(text: str | None) -> str | None:
+    """What is wrong with a TF_CONFIG value (None when unset or well formed): the cluster and this task."""
+    if text is None or not text.strip():
+        return None  # unset: TensorFlow runs a one-worker cluster
+    try:
+        config = json.loads(text)
+    except ValueError as err:
+        return f"is not valid JSON ({getattr(err, 'msg', err)})"
+    cluster = config.get("cluster") if isinstance(config, dict) else None
+    if not (isinstance(cluster, dict) and cluster and all(
+            isinstance(hosts, list) and hosts and all(isinstance(h, str) for h in hosts)
+            for hosts in cluster.values())):
+        return 'needs "cluster": {"worker": ["host:port", ...], ...}'
+    task = config.get("task")
+    if not (isinstance(task, dict) and task.get("type") in cluster):
+        return f'needs "task": {{"type": one of {sorted(cluster)}, "index": N}}'
+    index = task.get("index", 0)
+    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(cluster[task["type"]]):
+        return f'"task" index {index!r}: expected 0..{len(cluster[task["type"]]) - 1}'
+    return None
 
 
 def is_chief(strategy: tf.distribute.Strategy) -> bool:

@@ -18,6 +18,7 @@ anything is generated. `--overwrite` allows folders holding other files.
 from __future__ import annotations
 
 import json
+import math
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -173,25 +174,28 @@ def default_out(checkpoint: str) -> str:
     return os.path.join(folder, EVALUATION_DIR)
 
 
-def define_flags() -> None:
-    """Register the CLI flags (only when run as a script)."""
+def define_flags(fv=None) -> None:
+    """Register the CLI flags in `fv` (absl's FLAGS by default; only when run as a script)."""
     from absl import flags
 
-    flags.DEFINE_string("checkpoint", None, "Training folder (--log_root) with model_config.json.")
-    flags.DEFINE_integer("ckpt_id", 0, "0: latest best checkpoint; N: ckpt-N.")
-    flags.DEFINE_string("classifier", None, "Sketch-a-Net folder written by sketch_a_net.train.")
-    flags.DEFINE_string("data_dir", "datasets", "Folder of <category>.npz files.")
-    flags.DEFINE_boolean("demo", False, "Read the built-in demo dataset instead of --data_dir.")
-    flags.DEFINE_integer("sample_size", 100, "Test sketches per category.")
-    flags.DEFINE_string("out", None, "Output folder (default: <checkpoint>/evaluation).")
-    flags.DEFINE_string("re_scales", "0,0.1,0.3", "Comma-separated disruption settings.")
+    fv = flags.FLAGS if fv is None else fv
+    on = {"flag_values": fv}
+    flags.DEFINE_string("checkpoint", None, "Training folder (--log_root) with model_config.json.", **on)
+    flags.DEFINE_integer("ckpt_id", 0, "0: latest best checkpoint; N: ckpt-N.", **on)
+    flags.DEFINE_string("classifier", None, "Sketch-a-Net folder written by sketch_a_net.train.", **on)
+    flags.DEFINE_string("data_dir", "datasets", "Folder of <category>.npz files.", **on)
+    flags.DEFINE_boolean("demo", False, "Read the built-in demo dataset instead of --data_dir.", **on)
+    flags.DEFINE_integer("sample_size", 100, "Test sketches per category.", **on)
+    flags.DEFINE_string("out", None, "Output folder (default: <checkpoint>/evaluation).", **on)
+    flags.DEFINE_string("re_scales", "0,0.1,0.3", "Comma-separated disruption settings.", **on)
     flags.DEFINE_boolean("greedy", False, "Greedy decoding (the original's top-level variant); "
-                         "default: temperature sampling with --temperature, seeded.")
-    flags.DEFINE_float("temperature", 0.24, "Sampling temperature (without --greedy).")
-    flags.DEFINE_integer("seed", 0, "Seed of the disruption and of temperature sampling.")
-    flags.DEFINE_integer("batch_size", 500, "Sketches generated together.")
+                         "default: temperature sampling with --temperature, seeded.", **on)
+    flags.DEFINE_float("temperature", 0.24, "Sampling temperature (without --greedy).", **on)
+    flags.DEFINE_integer("seed", 0, "Seed of the disruption and of temperature sampling.", **on)
+    flags.DEFINE_integer("batch_size", 500, "Sketches generated together.", **on)
     flags.DEFINE_boolean("overwrite", False, "Write into folders that hold files sketchgloc did not "
-                         "write (sample-file names among them are replaced or removed; others are kept).")
+                         "write (sample-file names among them are replaced or removed; others are kept).",
+                         **on)
 
 
 def check_flags(argv: list, f) -> list:
@@ -201,17 +205,22 @@ def check_flags(argv: list, f) -> list:
     for name in ("checkpoint", "classifier"):
         if not f[name].value:
             raise FlagError(f"--{name} is required")
-    if f.sample_size < 1:
-        raise FlagError(f"--sample_size must be >= 1, got {f.sample_size}")
+    for name in ("sample_size", "batch_size"):
+        if f[name].value < 1:
+            raise FlagError(f"--{name} must be >= 1, got {f[name].value}")
+    if not (math.isfinite(f.temperature) and f.temperature > 0):
+        raise FlagError(f"--temperature must be a finite number > 0, got {f.temperature}")
+    if f.ckpt_id < 0:
+        raise FlagError(f"--ckpt_id must be >= 0 (0: the latest best checkpoint), got {f.ckpt_id}")
     return parse_re_scales(f.re_scales)
 
 
 @errors.guarded
-def main(argv: list) -> None:
-    """CLI entry: `error: ...` on stderr and exit status 1 (2 for a bad command line) on a user error."""
+def main(argv: list, f=None) -> None:
+    """CLI entry (flags of `f`, absl's FLAGS by default): `error: ...` and exit 1 (2: bad command line)."""
     from absl import flags
 
-    f = flags.FLAGS
+    f = flags.FLAGS if f is None else f
     re_scales = check_flags(argv, f)
     out = f.out or default_out(f.checkpoint)
     # The quick checks, before TensorFlow is imported.
@@ -226,7 +235,7 @@ def main(argv: list) -> None:
 
 
 if __name__ == "__main__":
-    from absl import app
+    import cli
 
     define_flags()
-    app.run(main)
+    cli.run_absl(main)

@@ -14,16 +14,17 @@ draws a sketch, its pieces and the 9 relations of one piece (the picture is
 """
 from __future__ import annotations
 
-import argparse
 import itertools
+import os
 import sys
 from typing import Iterator, Sequence
 
 import numpy as np
 
+import cli
 import safe_npz
 import utils
-from errors import UsageError, guarded
+from errors import UsageError, UserError, guarded
 from safe_npz import DataError
 
 
@@ -397,19 +398,44 @@ def show(path: str, index: int, piece: int | None = None, out: str = "grid_graph
     return out
 
 
+def _check_out(out: str) -> None:
+    """UserError when the picture cannot be written to `out` (checked before any drawing)."""
+    if os.path.isdir(out):
+        raise UserError(f"--out {out}: is a folder; name the .png file to write")
+    if os.path.lexists(out) and not os.path.isfile(out):
+        raise UserError(f"--out {out}: exists and is not a regular file")
+    problem = cli.folder_problem(os.path.dirname(os.path.abspath(out)))
+    if problem:
+        raise UserError(f"--out {out}: {problem}")
+
+
+def _index(text: str) -> int:
+    """The INDEX of --show; UsageError when it is not an integer."""
+    try:
+        return int(text)
+    except ValueError:
+        raise UsageError(f"--show NPZ INDEX: INDEX must be an integer, got {text!r}") from None
+
+
 @guarded
 def main(argv: list | None = None) -> int:
-    """Command line: --show <npz> <index> [--piece K] [--out file.png]."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--show", nargs=2, metavar=("NPZ", "INDEX"), required=True)
-    parser.add_argument("--piece", type=int, default=None)
-    parser.add_argument("--out", default="grid_graphs.png")
-    parser.add_argument("--split", default="train")
+    """Command line: --show <npz> <index> [--piece K] [--out file.png]; prints the path it wrote."""
+    parser = cli.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--show", nargs=2, metavar=("NPZ", "INDEX"), required=True,
+                        help="the .npz file and the index of the sketch to draw")
+    parser.add_argument("--piece", type=int, default=None, help="the node whose grid is drawn "
+                        "(default: the node nearest the sketch's centre)")
+    parser.add_argument("--out", default="grid_graphs.png",
+                        help="picture to write (default: grid_graphs.png in the current folder); "
+                        "the command prints the path it wrote")
+    parser.add_argument("--split", default="train", help="split of the .npz file")
     parser.add_argument("--max_stroke_len", type=int, default=-1,
                         help="-1: nodes are whole pen strokes; 5: 6-point pieces")
     args = parser.parse_args(argv)
-    out = show(args.show[0], int(args.show[1]), args.piece, args.out, args.split, args.max_stroke_len)
-    print(out)
+    index = _index(args.show[1])
+    _check_out(args.out)
+    out = show(args.show[0], index, args.piece, args.out, args.split, args.max_stroke_len)
+    print(f"wrote {os.path.abspath(out)}")
     return 0
 
 

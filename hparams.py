@@ -378,9 +378,103 @@ def problems(hps: HParams) -> list:
     return lines + (_combinations(hps) if not lines else [])
 
 
-def validate(hps: HParams) -> HParams:
-    """`hps` unchanged when every value is allowed, else HParamsError with one line per problem."""
+def validate(hps: HParams, memory: int | None = None) -> HParams:
+    """`hps` unchanged when every value is allowed and the model fits in `memory` bytes (the machine's
+    by default), else HParamsError with one line per problem."""
     lines = problems(hps)
+    if not lines:
+        problem = memory_problem(hps, machine_memory() if memory is None else memory)
+        lines = [problem] if problem else []
     if lines:
         raise HParamsError("\n".join(lines))
     return hps
+
+
+# ---------------------------------------------------------------- memory
+# A lower bound of what training needs, so that a config that cannot fit is refused in one line
+# before a model is built (instead of an out-of-memory traceback, or a sampler that never ends).
+# Each term is (float32 values, the keys that make it large). Caps still at -1 (computed from the
+# data later) count as 0; train.py checks again once the data fixed them.
+FLOAT_BYTES = 4
+# The paper's configuration on sketch-rnn's data (sketches of at most 250 points).
+ORDINARY = HParams(max_seq_len=250, max_strokes_num=100, max_stroke_len=100)
+# Weights, their gradients and Adam's two moments.
+COPIES_PER_PARAMETER = 4
+
+
+def _cell_parameters(kind: str, units: int, inputs: int, hps: HParams) -> int:
+    """Weights of one recurrent cell (the HyperLSTM's small hyper cell included)."""
+    count = 4 * units * (units + inputs + 1)
+    if kind == "hyper":
+        hyper = hps.hyper_num_units
+        count += 4 * hyper * (hyper + inputs + units + 1) + 3 * 4 * units * hps.hyper_embedding_size
+    return count
+
+
+def memory_terms(hps: HParams) -> list:
+    """[(float32 values, keys)]: the model's parameters and the main activations of one training batch."""
+    enc, dec, z, mix = hps.enc_rnn_size, hps.dec_rnn_size, hps.z_size, hps.dec_num_mixture
+    batch = hps.batch_size
+    steps = max(hps.max_seq_len, 0) + 1 if hps.max_seq_len > 0 else 0
+    node_points = max(hps.max_strokes_num, 0) * max(hps.max_stroke_len + 1, 0)
+    state = 2 * dec + (2 * hps.hyper_num_units if hps.dec_model == "hyper" else 0)
+    weights = COPIES_PER_PARAMETER
+    return [
+        (weights * 2 * _cell_parameters(hps.enc_model, enc, 2, hps), ("enc_rnn_size",)),
+        (weights * 2 * hps.num_graphs * (2 * enc) ** 2, ("enc_rnn_size",)),
+        (weights * 2 * 2 * enc * z, ("enc_rnn_size", "z_size")),
+        (weights * _cell_parameters(hps.dec_model, dec, z + 5, hps), ("dec_rnn_size", "z_size")),
+        (weights * z * state, ("z_size", "dec_rnn_size")),
+        (weights * dec * (3 + 6 * mix), ("dec_rnn_size", "dec_num_mixture")),
+        # Kept for the backward pass: the encoder's outputs at every point of every node, the
+        # decoder's gates and state at every step, and the mixture's parameters at every step.
+        (batch * node_points * 2 * enc, ("batch_size", "max_strokes_num", "max_stroke_len", "enc_rnn_size")),
+        (batch * steps * (4 * dec + state), ("batch_size", "max_seq_len", "dec_rnn_size")),
+        (batch * steps * 2 * (3 + 6 * mix), ("batch_size", "max_seq_len", "dec_num_mixture")),
+        (batch * steps * z, ("batch_size", "max_seq_len", "z_size")),
+    ]
+
+
+def memory_bytes(hps: HParams) -> int:
+    """A lower bound of the memory (bytes) training `hps` takes."""
+    return FLOAT_BYTES * sum(values for values, _ in memory_terms(hps))
+
+
+def memory_problem(hps: HParams, memory: int) -> str | None:
+    """One line naming the keys behind a model that needs more than `memory` bytes (None if it fits)."""
+    terms = [(FLOAT_BYTES * values, keys) for values, keys in memory_terms(hps)]
+    total = sum(size for size, _ in terms)
+    if total <= memory:
+        return None
+    keys = []
+    for size, names in sorted(terms, key=lambda term: -term[0]):
+        if size >= total / 4:  # the terms that make it too large
+            keys += [name for name in names if name not in keys]
+    # Of their keys, those above the paper's configuration (sketch-rnn's data caps) are the culprits.
+    keys = [key for key in keys if getattr(hps, key) > getattr(ORDINARY, key)] or keys
+    values = ", ".join(f"{key}={getattr(hps, key)!r}" for key in keys)
+    return (f"hparams {values}: the model needs at least {_size(total)} to train with batch_size "
+            f"{hps.batch_size} (parameters and activations), more than the {_size(memory)} of memory "
+            "of this machine")
+
+
+def _size(count: int) -> str:
+    """Bytes in GB (or MB below 1 GB), for messages."""
+    return f"{count / 1e9:.1f} GB" if count >= 1e9 else f"{count / 1e6:.0f} MB"
+
+
+def machine_memory() -> int:
+    """Bytes of memory this process may use: the physical memory, or a smaller cgroup limit."""
+    import os
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # not POSIX: assume plenty, refuse nothing
+        return 2 ** 62
+    try:
+        with open("/sys/fs/cgroup/memory.max") as f:
+            limit = f.read().strip()
+        if limit.isdigit():
+            total = min(total, int(limit))
+    except OSError:
+        pass
+    return total

@@ -215,9 +215,11 @@ def main(argv: list) -> None:
 
 
 if __name__ == "__main__":
-    from absl import app, flags
+    from absl import flags
+
+    import cli
 
     flags.DEFINE_integer("ckpt_id", 0, "0: latest best checkpoint; N: ckpt-N.")
     flags.DEFINE_integer("batch_size", 256, "Sketches encoded together.")
     flags.DEFINE_boolean("force", False, "Rank even when sample_meta.json names another checkpoint.")
-    app.run(main)
+    cli.run_absl(main)

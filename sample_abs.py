@@ -349,7 +349,7 @@ def main(argv: list) -> None:
 
 
 if __name__ == "__main__":
-    from absl import app
+    import cli
 
     define_flags()
-    app.run(main, flags_parser=parse_flags)
+    cli.run_absl(main, parse=parse_flags)

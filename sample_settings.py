@@ -125,7 +125,7 @@ def parse_flags(argv: list) -> list:
     place among the positional arguments, so that check_settings names them
     ("re_scale must be >= 0, got -0.3") instead of absl's "Unknown command line flag".
     """
-    from absl import app, flags
+    from absl import flags
 
     fv = flags.FLAGS
     kept, negatives, positional, takes_value = [argv[0]], [], 0, False
@@ -146,7 +146,7 @@ def parse_flags(argv: list) -> list:
                 takes_value = "=" not in name and name in fv and not fv[name].boolean
             else:
                 positional += 1
-    rest = app.parse_flags_with_usage(kept)
+    rest = fv(kept)  # a flags.Error is reported by cli.absl_parse
     for index, arg in negatives:
         rest.insert(1 + index, arg)
     return rest

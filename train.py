@@ -14,16 +14,18 @@ import time
 from typing import TYPE_CHECKING
 
 import numpy as np
-from absl import app, flags, logging
+from absl import flags, logging
 
+import cli
 import errors
 import fileio
 import graph_builder
 import hparams as hparams_lib
 import utils
 from checkpoints import (CONFIG_NAME, LOSSES_NAME, RESUME_DIR, CheckpointError, TrainingError, append_losses,
-                         check_config, config_extras, read_losses, remove_stale_temp_checkpoints,
-                         restore_newest_intact, resume_candidates, resume_point_note)
+                         check_config, check_state_files, config_extras, foreign_log_root_problem,
+                         read_losses, remove_stale_temp_checkpoints, restore_newest_intact,
+                         resume_candidates, resume_point_note)
 
 if TYPE_CHECKING:
     import tensorflow as tf
@@ -72,6 +74,10 @@ def check_flags(checkpoint_minutes: float, log_root: str) -> None:
         lines.append("flag --log_root is empty: expected a folder")
     elif os.path.exists(log_root) and not os.path.isdir(log_root):
         lines.append(f"flag --log_root = {log_root!r}: exists and is not a folder")
+    elif problem := cli.folder_problem(log_root):  # e.g. under /proc, or under a file
+        lines.append(f"flag --log_root = {log_root!r}: {problem}")
+    elif problem := foreign_log_root_problem(log_root):  # the user's own files would be replaced
+        lines.append(problem)
     if lines:
         raise hparams_lib.HParamsError("\n".join(lines))
 
@@ -81,9 +87,13 @@ def run(hparams_text: str, data_dir: str, log_root: str, resume: bool, demo: boo
     """Load the data, train under the named tf.distribute strategy, and return the run's history."""
     check_flags(checkpoint_minutes, log_root)
     hps, data_dir = resolve(hparams_text, data_dir, demo)
+    check_state_files(log_root)
     # numpy only: bad data is reported before TensorFlow starts (and prints its banners).
     data = utils.load_dataset(data_dir, hps.categories, hps.num_per_category, hps.max_seq_len,
                               hps.max_strokes_num, hps.max_stroke_len)
+    # The caps the data fixed, checked again: the memory they need is known only now.
+    hps = hparams_lib.validate(hps.replace(max_seq_len=data.max_seq_len, max_strokes_num=data.max_strokes_num,
+                                           max_stroke_len=data.max_stroke_len))
     for line in hparams_lib.no_effect_notices(hps):
         print(line, flush=True)
     from distribute import configure, make_strategy
@@ -91,8 +101,6 @@ def run(hparams_text: str, data_dir: str, log_root: str, resume: bool, demo: boo
     shards = configure(hps.batch_size, hps.dec_rnn_size, strategy=strategy) if cpu_layout else 1
     # Created before any other TensorFlow work: multi-worker setup must come first.
     dist = make_strategy(strategy)
-    hps = hps.replace(max_seq_len=data.max_seq_len, max_strokes_num=data.max_strokes_num,
-                      max_stroke_len=data.max_stroke_len)
     trainer = Trainer(hps, data, log_root, verbose=verbose, strategy=dist,
                       checkpoint_seconds=60.0 * checkpoint_minutes, decoder_shards=shards)
     trainer.prepare(resume)
@@ -272,8 +280,10 @@ class Trainer:
             prefix = restore_newest_intact(restore, candidates, self.log_root, warn=self.warn)
         except CheckpointError as err:
             raise TrainingError(f"{err}; nothing to resume from (start in another --log_root)") from None
-        self.log(f"resumed from {prefix} at step {self.step}, epoch {int(self.epoch.numpy())}"
-                 f"{f' (batch {int(self.epoch_step.numpy())})' if int(self.epoch_step.numpy()) else ''}, "
+        # Epochs and batches are counted from 1, as run_epoch prints them.
+        done = int(self.epoch_step.numpy())
+        self.log(f"resumed from {prefix} at step {self.step}, epoch {int(self.epoch.numpy()) + 1}"
+                 f"{f' ({done} of its batches done)' if done else ''}, "
                  f"best validation loss {float(self.best_valid.numpy()):.2f}")
         return prefix
 
@@ -438,4 +448,4 @@ def main(argv: list) -> None:
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run_absl(main)

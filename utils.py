@@ -25,6 +25,9 @@ log = logging.getLogger(__name__)
 CANVAS = 48.0  # side of the pixel canvas the augmentation shift keeps sketches on
 # QuickDraw names the file differently from the category of the paper.
 FILE_ALIASES = {"The Great Wall": ("The Great Wall of China",)}
+# Longest sketch (points) kept when max_seq_len is computed from the data. sketch-rnn's files stop
+# at 250 points; one stray sketch of 20000 would set max_seq_len and the decoder's length to it.
+MAX_SKETCH_POINTS = 1000
 
 
 
@@ -205,6 +208,9 @@ def _category_file(data_dir: str, category: str) -> str:
         path = os.path.join(data_dir, name + ".npz")
         if os.path.isfile(path):
             return path
+        if os.path.exists(path):  # a folder, a FIFO, a device: reading it would fail or block
+            raise DataError(f"{path}: not a regular file ({_file_kind(path)}); category '{category}' "
+                            "needs a .npz file")
     try:
         present = sorted(f for f in os.listdir(data_dir) if f.endswith(".npz"))
     except OSError:
@@ -213,13 +219,28 @@ def _category_file(data_dir: str, category: str) -> str:
                     f".npz files in {data_dir}: {', '.join(present) or 'none'}")
 
 
+def _file_kind(path: str) -> str:
+    """'a folder', 'a FIFO', ... for messages about a path that is not a regular file."""
+    import stat
+
+    mode = os.stat(path).st_mode
+    for test, kind in ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device")):
+        if test(mode):
+            return kind
+    return "not a file"
+
+
 def _filter(where: str, flat: np.ndarray, lengths: np.ndarray,
             max_seq_len: int) -> tuple[np.ndarray, np.ndarray]:
-    """Drop too short (and too long, for an explicit max_seq_len) sketches, with counted warnings."""
+    """Drop too short and too long sketches (over max_seq_len, or MAX_SKETCH_POINTS when it is computed),
+    with counted warnings."""
     short = lengths < 2
-    long = (lengths > max_seq_len) if max_seq_len else np.zeros(len(lengths), bool)
-    for bad, reason in ((short, "fewer than 2 points"),
-                        (long, f"more than max_seq_len={max_seq_len} points")):
+    long = lengths > (max_seq_len or MAX_SKETCH_POINTS)
+    too_long = (f"more than max_seq_len={max_seq_len} points" if max_seq_len else
+                f"more than {MAX_SKETCH_POINTS} points (the limit when max_seq_len is computed; "
+                "set max_seq_len to keep longer ones)")
+    for bad, reason in ((short, "fewer than 2 points"), (long, too_long)):
         if bad.any():
             dropped = np.flatnonzero(bad)
             shown = ", ".join(map(str, dropped[:10])) + (", ..." if len(dropped) > 10 else "")

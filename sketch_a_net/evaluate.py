@@ -143,6 +143,15 @@ def evaluate_rec(classifier_dir: str, sample_dir: str, write: bool = True) -> Di
     return result
 
 
+def define_flags(fv=None) -> None:
+    """Register the CLI flags in `fv` (absl's FLAGS by default; only when run as a script)."""
+    from absl import flags
+
+    fv = flags.FLAGS if fv is None else fv
+    flags.DEFINE_string("classifier", None, "folder written by sketch_a_net.train", flag_values=fv)
+    flags.mark_flag_as_required("classifier", flag_values=fv)
+
+
 @errors.guarded
 def main(argv: List[str]) -> None:
     """CLI: print Rec for one sample folder; `error: ...` and exit 1 (2: bad command line) on a user error."""
@@ -157,8 +166,7 @@ def main(argv: List[str]) -> None:
 
 
 if __name__ == "__main__":
-    from absl import app, flags
+    import cli
 
-    flags.DEFINE_string("classifier", None, "folder written by sketch_a_net.train")
-    flags.mark_flag_as_required("classifier")
-    app.run(main)
+    define_flags()
+    cli.run_absl(main)

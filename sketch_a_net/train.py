@@ -7,6 +7,7 @@ The weights of the best validation epoch (the latest of equals) are kept (tf.tra
 in DIR), TensorBoard logs go to DIR/logs, and DIR/classifier.json records what
 evaluation needs to rebuild the classifier and render exactly as in training.
 """
+import math
 import os
 from typing import Dict, List, Optional, Sequence
 
@@ -27,6 +28,8 @@ LINE_WIDTH = 1.0
 # before the fit, plus a horizontal flip (as the Sketch-a-Net paper flips).
 STRETCH = 0.15
 ROTATE_DEG = 10.0
+# Widths beyond 4x the paper's are no classifier one trains for Rec (and would not fit in memory).
+MAX_WIDTH = 4.0
 
 
 class ClassifierError(errors.UserError, ValueError):
@@ -166,15 +169,15 @@ def train_classifier(train_points: Sequence[np.ndarray], train_labels: np.ndarra
 
 
 @errors.guarded
-def main(argv: List[str]) -> None:
+def main(argv: List[str], f=None) -> None:
     """CLI: load the real sketches with utils.load_dataset and train; `error: ...`, exit 1 on a user error."""
     from absl import flags
 
     import utils  # the project's data module (numpy only)
 
     if len(argv) > 1:
-        raise ClassifierError(f"unexpected arguments {argv[1:]}")
-    f = flags.FLAGS
+        raise errors.UsageError(f"unexpected arguments {argv[1:]}")
+    f = flags.FLAGS if f is None else f
     categories = parse_categories(f.categories)
     data = utils.load_dataset(f.data_dir, categories, num_per_category=f.num_per_category)
     problem = fileio.writable_dir_problem(f.out)  # an unusable --out is a user error, not a traceback
@@ -190,26 +193,35 @@ def main(argv: List[str]) -> None:
           f"classifier in {f.out}")
 
 
-def define_flags() -> None:
-    """Register the CLI flags (only when run as a script, to keep imports flag-free)."""
+def define_flags(fv=None) -> None:
+    """Register the CLI flags in `fv` (absl's FLAGS by default; only when run as a script)."""
     from absl import flags
 
-    flags.DEFINE_string("data_dir", None, "folder of <category>.npz files")
-    flags.DEFINE_string("categories", None, "comma-separated category names")
-    flags.DEFINE_string("out", None, "output folder for checkpoints, logs and classifier.json")
-    flags.DEFINE_integer("epochs", 10, "training epochs")
-    flags.DEFINE_integer("batch_size", 64, "batch size")
-    flags.DEFINE_integer("num_per_category", 70000, "cap on sketches per category and split")
-    flags.DEFINE_integer("seed", 0, "random seed")
+    fv = flags.FLAGS if fv is None else fv
+    on = {"flag_values": fv}
+    flags.DEFINE_string("data_dir", None, "folder of <category>.npz files", **on)
+    flags.DEFINE_string("categories", None, "comma-separated category names", **on)
+    flags.DEFINE_string("out", None, "output folder for checkpoints, logs and classifier.json", **on)
+    flags.DEFINE_integer("epochs", 10, "training epochs", lower_bound=1, **on)
+    flags.DEFINE_integer("batch_size", 64, "batch size", lower_bound=1, **on)
+    flags.DEFINE_integer("num_per_category", 70000, "cap on sketches per category and split",
+                         lower_bound=1, **on)
+    flags.DEFINE_integer("seed", 0, "random seed", lower_bound=0, upper_bound=2 ** 32 - 1, **on)
     flags.DEFINE_float("width_multiplier", CPU_WIDTH,
-                       "scales the paper widths (1.0 = paper, 0.25 = CPU default)")
-    flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate")
-    flags.DEFINE_bool("augment", True, "random flip/stretch/rotation of training sketches")
-    flags.mark_flags_as_required(["data_dir", "categories", "out"])
+                       f"scales the paper widths (1.0 = paper, 0.25 = CPU default; at most {MAX_WIDTH})",
+                       **on)
+    flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate (a finite number > 0)", **on)
+    flags.DEFINE_bool("augment", True, "random flip/stretch/rotation of training sketches", **on)
+    flags.mark_flags_as_required(["data_dir", "categories", "out"], flag_values=fv)
+    # NaN passes absl's bounds (every comparison with it is false): finiteness is checked here.
+    flags.register_validator("width_multiplier", lambda v: math.isfinite(v) and 0 < v <= MAX_WIDTH,
+                             f"must be a finite number in (0, {MAX_WIDTH}]", flag_values=fv)
+    flags.register_validator("learning_rate", lambda v: math.isfinite(v) and v > 0,
+                             "must be a finite number > 0", flag_values=fv)
 
 
 if __name__ == "__main__":
-    from absl import app
+    import cli
 
     define_flags()
-    app.run(main)
+    cli.run_absl(main)

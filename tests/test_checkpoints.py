@@ -87,7 +87,7 @@ def test_load_config_returns_the_saved_hparams_and_extras(tmp_path):
 @pytest.mark.parametrize("changes, message", [
     ({"z_size": 0}, r"model_config.json: hparam 'z_size' = 0"),
     ({"scale_factor": None}, "model_config.json: no scale_factor entry"),
-    ({"scale_factor": 0}, "model_config.json: no scale_factor entry"),
+    ({"scale_factor": 0}, r"model_config.json: 'scale_factor' = 0: expected a finite number in \[0.001, "),
     ({"max_seq_len": -1}, "max_seq_len/max_stroke_len/max_strokes_num not set"),
     ({"max_strokes_num": -1}, "max_seq_len/max_stroke_len/max_strokes_num not set"),
     ({"z_size": "big"}, "model_config.json: unreadable"),
@@ -98,6 +98,52 @@ def test_load_config_refuses_a_config_that_cannot_make_a_model(tmp_path, changes
     with pytest.raises(CheckpointError, match=message) as info:
         checkpoints.load_config(str(tmp_path))
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("value, expected", [
+    (float("inf"), "'scale_factor' = inf: expected a finite number in [0.001, 100000]"),
+    (float("nan"), "'scale_factor' = nan: expected a finite number"),
+    (-25, "'scale_factor' = -25: expected a finite number"),
+    (1e-30, "'scale_factor' = 1e-30: expected a finite number"),
+    (1e30, "'scale_factor' = 1e+30: expected a finite number"),
+    ("abc", "'scale_factor' = 'abc': expected a number"),
+    (True, "'scale_factor' = True: expected a number"),
+])
+def test_load_config_refuses_a_scale_factor_that_would_draw_nonsense(tmp_path, value, expected):
+    path = write_config(tmp_path)
+    edit_config(tmp_path, scale_factor=value)  # json writes inf and nan as Infinity and NaN
+    with pytest.raises(CheckpointError) as info:
+        checkpoints.load_config(str(tmp_path))
+    assert str(info.value).startswith(f"{path}: {expected}") and "\n" not in str(info.value)
+
+
+def test_sampling_refuses_a_bad_scale_factor_in_one_line_before_tensorflow(tmp_path, capsys):
+    import errors
+    import sample_abs
+    import sample_settings
+
+    write_config(tmp_path / "run")
+    edit_config(tmp_path / "run", scale_factor=float("inf"))
+    settings = sample_settings.settings_with(sample_output=str(tmp_path / "out"),
+                                             checkpoint_path=str(tmp_path / "run"))
+    with pytest.raises(SystemExit) as info:
+        errors.guarded(sample_abs.run)(settings)
+    assert info.value.code == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "model_config.json: 'scale_factor' = inf" in err
+    assert not os.path.exists(tmp_path / "out")
+
+
+@pytest.mark.parametrize("key, value", [("max_seq_len", 100000000), ("enc_rnn_size", 100000),
+                                        ("z_size", 10000000), ("dec_num_mixture", 1000000)])
+def test_load_config_refuses_a_model_too_large_for_memory(tmp_path, key, value):
+    path = write_config(tmp_path)
+    edit_config(tmp_path, **{key: value})
+    with pytest.raises(CheckpointError) as info:
+        checkpoints.load_config(str(tmp_path))
+    message = str(info.value)
+    assert message.startswith(f"{path}: hparams {key}={value}: the model needs at least")
+    assert "memory" in message and "\n" not in message
 
 
 def test_load_config_names_a_torn_file(tmp_path):
@@ -137,7 +183,6 @@ def test_find_checkpoint_by_id_looks_in_the_folder_then_in_resume(tmp_path):
 
 
 def test_find_checkpoint_without_a_best_one_hints_at_resume(tmp_path):
-    make_checkpoint(tmp_path, 4)  # files, but no state file naming them
     with pytest.raises(CheckpointError) as info:
         checkpoints.find_checkpoint(str(tmp_path))
     assert str(info.value) == f"{tmp_path}: no best checkpoint"
@@ -209,6 +254,33 @@ def test_check_folder_of_a_prefix_reads_the_config_of_its_training_folder(tmp_pa
     # resume/ with a config of its own is a training folder of its own.
     write_config(tmp_path / checkpoints.RESUME_DIR, scale_factor=5.0)
     assert checkpoints.check_folder(latest)[1]["scale_factor"] == 5.0
+
+
+def test_find_checkpoint_names_a_missing_state_file_and_the_checkpoints_found(tmp_path):
+    make_checkpoint(tmp_path, 3)  # files, but no state file naming the best one
+    make_checkpoint(tmp_path, 12)
+    with pytest.raises(CheckpointError) as info:
+        checkpoints.find_checkpoint(str(tmp_path))
+    assert str(info.value) == (f"{tmp_path}: the checkpoint state file 'checkpoint' is missing, so the best "
+                               "checkpoint is unknown; checkpoints found: ckpt-12, ckpt-3 "
+                               "(pass a number as ckpt_id)")
+    assert checkpoints.find_checkpoint(str(tmp_path), 3) == str(tmp_path / "ckpt-3")
+
+
+@pytest.mark.parametrize("where", ["", checkpoints.RESUME_DIR])
+def test_a_binary_state_file_is_one_line_naming_it(tmp_path, where):
+    write_config(tmp_path)
+    make_checkpoint(tmp_path, 3, state=True)
+    state = tmp_path / where / "checkpoint"
+    os.makedirs(state.parent, exist_ok=True)
+    state.write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe\x00binary")
+    expected = f"{state}: not a checkpoint state file (binary, not UTF-8 text)"
+    with pytest.raises(CheckpointError) as info:
+        checkpoints.check_state_files(str(tmp_path))  # train.py's check before TensorFlow reads them
+    assert str(info.value).startswith(expected) and "\n" not in str(info.value)
+    if not where:
+        with pytest.raises(CheckpointError, match="not a checkpoint state file"):
+            checkpoints.check_folder(str(tmp_path))  # sample_abs.py, evaluate.py, retrieval.py
 
 
 def test_check_folder_errors(tmp_path):

@@ -245,3 +245,40 @@ def test_configure_in_a_fresh_process_returns_the_planned_shards():
 
 if __name__ == "__main__":
     {"mirrored": child_mirrored, "worker": child_worker}[sys.argv[1]](sys.argv[2])
+
+
+# ---- TF_CONFIG is checked before TensorFlow reads it ------------------------------------------
+
+@pytest.mark.parametrize("text, expected", [
+    ("{bad", "is not valid JSON"),
+    ("[1, 2]", 'needs "cluster"'),
+    ('{"cluster": {"worker": []}, "task": {"type": "worker", "index": 0}}', 'needs "cluster"'),
+    ('{"cluster": {"worker": ["a:1"]}}', 'needs "task": {"type": one of [\'worker\']'),
+    ('{"cluster": {"worker": ["a:1"]}, "task": {"type": "ps", "index": 0}}', 'needs "task"'),
+    ('{"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": 2}}',
+     '"task" index 2: expected 0..1'),
+])
+def test_malformed_tf_config_is_named(text, expected):
+    import distribute
+    assert distribute.tf_config_problem(text).startswith(expected)
+
+
+def test_well_formed_or_unset_tf_config_passes():
+    import distribute
+    assert distribute.tf_config_problem(None) is None and distribute.tf_config_problem("") is None
+    good = {"cluster": {"chief": ["a:1"], "worker": ["b:2", "c:3"]}, "task": {"type": "worker", "index": 1}}
+    assert distribute.tf_config_problem(json.dumps(good)) is None
+
+
+def test_training_with_a_malformed_tf_config_is_one_line(tmp_path, monkeypatch, capsys):
+    import errors
+    import train
+    from conftest import TINY
+
+    monkeypatch.setenv("TF_CONFIG", '{"cluster": {"worker": ["localhost:1"]')  # cut short
+    with pytest.raises(SystemExit) as info:
+        errors.guarded(train.run)(TINY, None, str(tmp_path / "run"), False, True, strategy="multi_worker")
+    assert info.value.code == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: --strategy=multi_worker: environment variable TF_CONFIG is not valid JSON")
+    assert err.count("\n") == 1

@@ -393,3 +393,35 @@ def test_iterate_batches_shuffles_and_augments_reproducibly():
                                     **dict(args, training=False, re_scale=0.0)))
     assert not np.allclose(first[0]["targets"], plain[0]["targets"])  # augmented targets
 
+
+
+# ---- the --show command line ------------------------------------------------------------------
+
+def test_show_index_that_is_not_a_number_is_a_usage_error(real_data, tmp_path, capsys):
+    with pytest.raises(SystemExit) as info:
+        gb.main(["--show", os.path.join(real_data, "pig.npz"), "abc", "--out", str(tmp_path / "g.png")])
+    assert info.value.code == 2
+    assert capsys.readouterr().err == "error: --show NPZ INDEX: INDEX must be an integer, got 'abc'\n"
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("out, expected", [("FILE/g.png", "FILE is a file, not a folder"),
+                                           ("DIR", "is a folder; name the .png file to write")])
+def test_show_out_that_cannot_be_written_is_one_line(real_data, tmp_path, capsys, out, expected):
+    (tmp_path / "notes.txt").write_text("mine")
+    (tmp_path / "pictures").mkdir()
+    out = out.replace("FILE", str(tmp_path / "notes.txt")).replace("DIR", str(tmp_path / "pictures"))
+    expected = expected.replace("FILE", str(tmp_path / "notes.txt"))
+    with pytest.raises(SystemExit) as info:
+        gb.main(["--show", os.path.join(real_data, "pig.npz"), "0", "--out", out])
+    assert info.value.code == 1
+    err = capsys.readouterr().err
+    assert err == f"error: --out {out}: {expected}\n"
+    assert (tmp_path / "notes.txt").read_text() == "mine" and os.listdir(tmp_path / "pictures") == []
+
+
+def test_show_prints_the_absolute_path_of_its_default_picture(real_data, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert gb.main(["--show", os.path.join(real_data, "pig.npz"), "0"]) == 0
+    assert capsys.readouterr().out == f"wrote {tmp_path / 'grid_graphs.png'}\n"
+    assert os.path.getsize(tmp_path / "grid_graphs.png") > 0

@@ -129,3 +129,49 @@ def test_diff_lists_changed_keys():
     b = dataclasses.replace(a, z_size=3, batch_size=2)
     assert hparams.diff(a, b) == {"z_size": (128, 3), "batch_size": (100, 2)}
     assert hparams.diff(a, b, ignore=("batch_size",)) == {"z_size": (128, 3)}
+
+
+# ---- memory: a model that cannot fit is refused before it is built ----------------------------
+
+GB = 10 ** 9
+# Caps as training computes them on sketch-rnn's QuickDraw files (sketches of at most 250 points).
+CAPS = "max_seq_len=250,max_strokes_num=27,max_stroke_len=52"
+
+
+@pytest.mark.parametrize("text", [f"preset=paper,{CAPS}", f"preset=paper,batch_size=1000,{CAPS}",
+                                  f"preset=small,batch_size=1000,{CAPS}", "preset=paper"])
+def test_legitimate_configs_fit_in_16_gb(text):
+    hps = hparams.parse(text)
+    assert hparams.validate(hps, memory=16 * GB) is hps
+    assert hparams.memory_problem(hps, 16 * GB) is None
+
+
+@pytest.mark.parametrize("text, key", [("enc_rnn_size=100000", "enc_rnn_size"), ("z_size=10000000", "z_size"),
+                                       (f"dec_num_mixture=1000000,{CAPS}", "dec_num_mixture"),
+                                       ("max_seq_len=100000000", "max_seq_len")])
+def test_huge_configs_are_refused_naming_the_key(text, key):
+    hps = hparams.parse(text)
+    with pytest.raises(hparams.HParamsError) as info:
+        hparams.validate(hps, memory=128 * GB)
+    message = str(info.value)
+    assert message.startswith(f"hparams {key}={getattr(hps, key)}: the model needs at least")
+    assert "more than the 128.0 GB of memory" in message and "\n" not in message
+
+
+def test_memory_grows_with_every_size_and_names_the_batch_on_a_small_machine():
+    base = hparams.parse(CAPS)
+    for key in ("batch_size", "enc_rnn_size", "dec_rnn_size", "z_size", "dec_num_mixture", "max_seq_len",
+                "max_strokes_num", "max_stroke_len"):
+        bigger = base.replace(**{key: 2 * getattr(base, key)})
+        assert hparams.memory_bytes(bigger) > hparams.memory_bytes(base), key
+    # Hand count of the parameter terms of a 1-unit model (x4 copies, 4 bytes each).
+    tiny = hparams.parse("enc_model=lstm,dec_model=lstm,enc_rnn_size=1,dec_rnn_size=1,z_size=1,"
+                         "dec_num_mixture=1,num_graphs=1,batch_size=1")
+    # enc 2 cells * 4*(1+2+1); gcn 2*(2)^2; mu/sigma 2*2*1; dec 4*(1+6+1); init 1*2; out 1*9
+    assert hparams.memory_bytes(tiny) == 4 * 4 * (2 * 16 + 8 + 4 + 32 + 2 + 9)
+    problem = hparams.memory_problem(hparams.parse(f"batch_size=1000,{CAPS}"), GB)
+    assert problem.startswith("hparams batch_size=1000: the model needs at least")
+
+
+def test_machine_memory_is_a_positive_byte_count():
+    assert hparams.machine_memory() > 10 ** 8

@@ -21,7 +21,7 @@ def test_show_draws_the_grid_graphs_of_a_sketch(tmp_path, capsys):
     path = write_npz(tmp_path / "cat.npz", train=obj_array([sketch(12, seed=3)]))
     out = str(tmp_path / "g.png")
     assert gb.main(["--show", path, "0", "--out", out, "--max_stroke_len", "2"]) == 0
-    assert capsys.readouterr().out.strip() == out
+    assert capsys.readouterr().out.strip() == f"wrote {out}"
     assert os.path.getsize(out) > 0
 
 

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 import checkpoints
+import errors
 import demo_data
 import graph_builder
 import hparams
@@ -327,3 +328,74 @@ def test_checkpoint_from_before_epoch_step_still_resumes(trained, capsys):
     shutil.rmtree(trained / "scratch")
     history = run_tiny(trained, "num_steps=30", resume=True)
     assert history["step"] == 30 and "warning" not in capsys.readouterr().err
+
+
+# ---- issue 21: the training command's folder, sizes and messages -------------------------------
+
+def test_log_root_of_the_users_own_files_is_refused_and_left_alone(tmp_path):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / checkpoints.CONFIG_NAME).write_text('{"my": "settings"}')  # not a sketchgloc config
+    (mine / "history.json").write_text("[1, 2]")
+    (mine / "loss_curve.png").write_bytes(b"my plot")
+    before = digest(mine)
+    with pytest.raises(hparams.HParamsError) as info:
+        run_tiny(mine, "num_steps=2")
+    message = str(info.value)
+    assert message.startswith(f"flag --log_root = '{mine}': holds files but no sketchgloc training run "
+                              "(history.json, loss_curve.png, model_config.json)")
+    assert "use an empty or new folder" in message and "\n" not in message
+    assert digest(mine) == before
+
+
+def test_log_root_checks_accept_new_empty_and_training_folders(tiny_run, tmp_path):
+    assert checkpoints.foreign_log_root_problem(str(tmp_path / "new")) is None
+    assert checkpoints.foreign_log_root_problem(str(tmp_path)) is None  # empty
+    os.mkdir(tmp_path / "tensorboard")  # what a run starting in another process created first
+    assert checkpoints.foreign_log_root_problem(str(tmp_path)) is None
+    assert checkpoints.foreign_log_root_problem(tiny_run) is None  # checkpoints
+    # A run killed before its first checkpoint left its config (and TensorBoard's folder).
+    killed = tmp_path / "killed"
+    killed.mkdir()
+    shutil.copy(os.path.join(tiny_run, checkpoints.CONFIG_NAME), killed)
+    os.mkdir(killed / "tensorboard")
+    assert checkpoints.foreign_log_root_problem(str(killed)) is None
+
+
+@pytest.mark.parametrize("where, expected", [
+    ("/proc/1/x", "flag --log_root = '/proc/1/x': cannot write in /proc/1"),
+    ("FILE/run", "flag --log_root = 'FILE/run': FILE is a file, not a folder"),
+])
+def test_log_root_that_cannot_be_created_is_one_line_before_anything_runs(tmp_path, where, expected, capsys):
+    (tmp_path / "notes.txt").write_text("mine")
+    where, expected = (text.replace("FILE", str(tmp_path / "notes.txt")) for text in (where, expected))
+    with pytest.raises(SystemExit) as info:
+        errors.guarded(run_tiny)(where, "num_steps=2")
+    assert info.value.code == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {expected}") and err.count("\n") == 1
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize("text, key", [("enc_rnn_size=100000", "enc_rnn_size"), ("z_size=10000000", "z_size"),
+                                       ("dec_num_mixture=1000000", "dec_num_mixture")])
+def test_a_model_too_large_for_memory_is_refused_before_anything_runs(tmp_path, text, key):
+    with pytest.raises(hparams.HParamsError) as info:
+        train.run(text, str(tmp_path / "no_data"), str(tmp_path / "run"), False, False)
+    assert str(info.value).startswith(f"hparams {key}=") and "memory" in str(info.value)
+    assert not os.path.exists(tmp_path / "run")
+
+
+def test_a_binary_state_file_stops_training_in_one_line(trained):
+    (trained / "checkpoint").write_bytes(b"\xff\xfe\x00\x81binary")
+    with pytest.raises(checkpoints.CheckpointError, match="checkpoint: not a checkpoint state file"):
+        run_tiny(trained, "num_steps=30", resume=True)
+
+
+def test_resume_counts_epochs_as_the_epoch_lines_do(trained, capsys):
+    # The tiny run stopped after its first epoch (15 batches): the next one is epoch 2 in both lines.
+    # (Mid-epoch, the first line adds "(k of its batches done)" and the second "continuing at batch k+1".)
+    train.run(f"{TINY},num_steps=16", None, str(trained), True, True, verbose=1)
+    lines = [line for line in capsys.readouterr().out.splitlines() if "epoch" in line]
+    assert "at step 15, epoch 2, best validation loss" in lines[0]
+    assert lines[1] == "epoch 2 (step 15/16)"

@@ -84,6 +84,37 @@ def test_short_and_long_sketches_are_dropped_with_a_warning(tmp_path):
     assert [len(s) for s in ds.train.strokes] == [8, 9]
 
 
+def test_a_stray_huge_sketch_does_not_set_max_seq_len(tmp_path):
+    # One 20000-point sketch among ordinary ones would make every decoder batch 20000 steps long.
+    limit = utils.MAX_SKETCH_POINTS
+    train = obj_array([sketch(8), sketch(20000, 1), sketch(limit, 2), sketch(limit + 1, 3), sketch(9, 4)])
+    write_npz(tmp_path / "cat.npz", train=train)
+    with pytest.warns(DataWarning) as record:
+        ds = utils.load_dataset(str(tmp_path), ["cat"])
+    (warning,) = [str(w.message) for w in record]
+    assert warning == (f"{tmp_path / 'cat.npz'}, split 'train': dropped 2 sketches with more than {limit} "
+                       "points (the limit when max_seq_len is computed; set max_seq_len to keep longer "
+                       "ones) (sketches 1, 3)")
+    assert [len(s) for s in ds.train.strokes] == [8, limit, 9] and ds.max_seq_len == limit
+    # An explicit max_seq_len is the limit instead: the user asked for long sketches.
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DataWarning)
+        ds = utils.load_dataset(str(tmp_path), ["cat"], max_seq_len=20000)
+    assert ds.max_seq_len == 20000 and len(ds.train.strokes) == 5
+
+
+@pytest.mark.parametrize("kind", ["folder", "fifo"])
+def test_a_category_path_that_is_not_a_regular_file_is_named_so(tmp_path, kind):
+    import os
+    path = tmp_path / "x.npz"
+    os.mkdir(path) if kind == "folder" else os.mkfifo(path)
+    with pytest.raises(DataError) as info:  # a FIFO must not block the loader
+        utils.load_dataset(str(tmp_path), ["x"])
+    name = "a folder" if kind == "folder" else "a FIFO"
+    assert str(info.value) == f"{path}: not a regular file ({name}); category 'x' needs a .npz file"
+
+
 def test_real_sheep_statistics(real_data):
     ds = utils.load_dataset(real_data, ["aaron_sheep"])
     assert (len(ds.train.strokes), len(ds.valid.strokes), len(ds.test.strokes)) == (7400, 300, 300)

@@ -56,6 +56,7 @@ import numpy as np
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)  # the project's modules, when run as `python tools/<name>.py`
 
+import cli  # noqa: E402
 from errors import UserError  # noqa: E402
 import fileio  # noqa: E402
 
@@ -584,7 +585,7 @@ def _size(text: str) -> float:
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line of the converter."""
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = cli.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("inputs", nargs="+", metavar="INPUT", help=".ndjson (simplified or raw) or .bin")
     p.add_argument("--out_dir", required=True, help="folder for <category>.npz")
     p.add_argument("--category", help="output name (default: the first input's stem without "

@@ -5,7 +5,6 @@ exists is skipped (model training resumes, which ends at once when done).
 """
 from __future__ import annotations
 
-import argparse
 import os
 import subprocess
 import sys
@@ -14,6 +13,7 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)  # the project's modules, when run as `python tools/<name>.py`
 
+import cli  # noqa: E402
 import demo_data  # noqa: E402
 
 
@@ -27,7 +27,7 @@ def stage(title: str, command: list[str]) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = cli.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="demo_run")
     parser.add_argument("--sample_size", type=int, default=50)
     args = parser.parse_args()

@@ -32,6 +32,7 @@ from typing import IO, Optional
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
+import cli  # noqa: E402
 import hparams  # noqa: E402
 from errors import UserError  # noqa: E402
 import safe_npz  # noqa: E402
@@ -343,7 +344,7 @@ def download_category(category: str, out_dir: str, base_url: str, limits: Limits
 
 def parse_args(argv: Optional[list]) -> argparse.Namespace:
     """The command line; exits with usage on a bad one."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = cli.ArgumentParser(description=__doc__.splitlines()[0])
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--dataset", type=int, choices=sorted(hparams.DATASETS),
                        help="one of the paper's datasets (see hparams.DATASETS)")

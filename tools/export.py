@@ -35,6 +35,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)  # the project's modules, when run as `python tools/<name>.py`
 
+import cli  # noqa: E402
 import checkpoints  # noqa: E402
 import errors  # noqa: E402
 import fileio  # noqa: E402
@@ -201,7 +202,7 @@ def export(checkpoint: str, out: str, ckpt_id: int = 0) -> str:
 
 def checkpoint_parser(doc: str, out_help: str) -> argparse.ArgumentParser:
     """The command line of a tool that reads one checkpoint and writes a folder."""
-    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser = cli.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--checkpoint", required=True, help="training --log_root folder (or a ckpt prefix)")
     parser.add_argument("--ckpt_id", type=int, default=0, help="checkpoint step; 0: the latest best")
     parser.add_argument("--out", required=True, help=out_help)

@@ -16,7 +16,6 @@ is resumed from its checkpoints and evaluated again.
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import datetime
 import json
@@ -30,6 +29,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 import claims  # noqa: E402
+import cli  # noqa: E402
 import fileio  # noqa: E402
 import sample_files  # noqa: E402
 
@@ -402,7 +402,7 @@ def arms_report(study: Study, results: dict, times: dict, out_dir: str) -> str:
 
 def main(argv: list | None = None) -> int:
     """Run (or list) a study; every finished run is kept, a rerun continues."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = cli.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--study", choices=sorted(STUDIES), required=True)
     parser.add_argument("--list", action="store_true", help="print the runs and exit")
     args = parser.parse_args(argv)
