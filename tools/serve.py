@@ -291,6 +291,14 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(payload)
 
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's own refusals (not HTTP, unknown method, ...) as JSON errors too."""
+        self.close_connection = True
+        try:
+            self._json(code, {"error": message or HTTPStatus(code).phrase})
+        except OSError:  # the client is gone
+            pass
+
     def _json(self, status: int, obj: dict) -> None:
         self._send(status, json.dumps(obj).encode("utf-8"), "application/json")
 
@@ -337,15 +345,23 @@ class Handler(BaseHTTPRequestHandler):
         return route(parse_body(raw))
 
 
+class Server(ThreadingHTTPServer):
+    """A ThreadingHTTPServer that does not print a traceback when a client hangs up mid-request."""
+
+    daemon_threads = True
+
+    def handle_error(self, request, client_address) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 def make_server(explorer: Explorer, host: str = "127.0.0.1", port: int = 0,
                 quiet: bool = True) -> ThreadingHTTPServer:
     """A server bound to host:port (0: a free port), not yet serving."""
     handler = type("ExploreHandler", (Handler,), {"explorer": explorer, "quiet": quiet})
     # The standard library's threading server is enough for a local single-user page: no
     # dependency to install, and one slow generation does not block loading the page's files.
-    server = ThreadingHTTPServer((host, port), handler)
-    server.daemon_threads = True
-    return server
+    return Server((host, port), handler)
 
 
 def parser() -> argparse.ArgumentParser:

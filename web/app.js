@@ -184,12 +184,14 @@ function renderInput() {
   svg.replaceChildren();
   if (!state.drawing && !state.drag) svg.setAttribute("viewBox", viewBox(state.strokes, true).join(" "));
   const layer = el("g", { id: "grid-layer" }, svg);
+  const fontSize = Number(svg.getAttribute("viewBox").split(" ")[2]) / 36;  // labels keep their screen size
   if (nodes) {
     nodes.forEach((node, i) => {
       const pts = node.points.length === 1 ? [node.points[0], node.points[0]] : node.points;
       polyline(pts, COLOURS[i % COLOURS.length], svg,
         { class: "node", "data-node": i, "data-stroke": node.stroke });
-      const label = el("text", { x: node.points[0][0], y: node.points[0][1] - 2, class: "node-label" }, svg);
+      const label = el("text", { x: node.points[0][0], y: node.points[0][1] - fontSize / 4,
+        class: "node-label", "font-size": fontSize.toFixed(2) }, svg);
       label.textContent = String(i);
     });
   } else {
@@ -197,6 +199,7 @@ function renderInput() {
       { class: "node", "data-stroke": i }));
   }
   if (nodes && state.chosen >= 0 && state.chosen < nodes.length) showGrid(layer, state.chosen);
+  else renderCells();
   const used = state.graph && nodes ? `, ${state.graph.used} of ${nodes.length} nodes read by the model` : "";
   $("input-info").textContent = `${state.strokes.length} strokes, ${countPoints(state.strokes)} points${used}`;
 }
@@ -225,7 +228,8 @@ function showGrid(layer, i) {
   for (const y of [y0, y1]) el("line", { x1: vx, x2: vx + vw, y1: y, y2: y, class: "grid-line" }, layer);
   for (let k = 0; k < 9; k++) {
     const c = Math.floor(k / 3), r = k % 3;
-    const label = el("text", { x: xs[c] + 2, y: ys[r] + 9, class: "cell-label" }, layer);
+    const label = el("text", { x: xs[c] + vw / 150, y: ys[r] + vw / 30, class: "cell-label",
+      "font-size": (vw / 30).toFixed(2) }, layer);
     label.textContent = `k${k}: ${cells[i][k].join(",") || "-"}`;
   }
   $("input").querySelectorAll(".node").forEach((p) => {
@@ -373,6 +377,7 @@ function decoding() {
 
 async function redraw() {
   if (!state.strokes.length) { status("draw or load a sketch first", true); return; }
+  $("gen-count").dataset.done = "0";  // until this request's sketch is fully drawn
   await act("redraw", async () => {
     const data = await api("/api/redraw", { strokes: toStroke3(state.strokes), re_scale: 0, ...decoding() });
     state.generated = fromStroke3(data.strokes);
