@@ -85,7 +85,10 @@ def parse_body(raw: bytes) -> dict:
 
 
 def _is_number(v: object) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    """A JSON number that is not a bool; floats finite (an int is, and may be too big for a float)."""
+    if isinstance(v, bool):
+        return False
+    return isinstance(v, int) or (isinstance(v, float) and math.isfinite(v))
 
 
 def number(body: dict, key: str, default: float) -> float:
@@ -101,7 +104,8 @@ def integer(body: dict, key: str, default: int) -> int:
     """An integer in LIMITS[key] (default when absent)."""
     value = body.get(key, default)
     lo, hi = LIMITS[key]
-    if not (_is_number(value) and float(value).is_integer() and lo <= value <= hi):
+    # The range first: float() of a huge JSON integer would overflow.
+    if not (_is_number(value) and lo <= value <= hi and float(value).is_integer()):
         raise ApiError(f"'{key}' must be an integer in [{lo}, {hi}], got {json.dumps(value)[:40]}")
     return int(value)
 
@@ -276,6 +280,7 @@ class Handler(BaseHTTPRequestHandler):
     explorer: Explorer  # set on the subclass made by make_server
     quiet = True
     server_version = "sketchgloc-explore"
+    timeout = 60  # seconds a client may take to send its request; a stalled one frees its thread
 
     def log_message(self, format: str, *args) -> None:  # noqa: A002 - the base class's name
         if not self.quiet:
@@ -395,6 +400,9 @@ def main(argv: list | None = None) -> None:
     print("tracing the model once...", flush=True)
     explorer.warm_up()
     host, port = server.server_address[:2]
+    if host not in ("127.0.0.1", "::1", "localhost"):
+        print(f"warning: listening on {host}: anyone who can reach this machine can use the page "
+              "(it has no login)", flush=True)
     print(f"serving {args.checkpoint} at http://{host}:{port}/ (Ctrl+C stops)", flush=True)
     try:
         server.serve_forever()
