@@ -207,6 +207,18 @@ def test_page_draws_redraws_and_interpolates_in_a_real_browser(server, tmp_path)
         page.wait_for_selector("#cells td[data-cell='8']")
         assert page.locator("#input .grid-line").count() == 4
 
+        before = page.get_attribute("#input polyline[data-node='1']", "points")
+        page.check("input[name=mode][value=move]")  # drag the second stroke down
+        page.mouse.move(x0 + 0.45 * w, y0 + 0.7 * h)
+        page.mouse.down()
+        page.mouse.move(x0 + 0.45 * w, y0 + 0.9 * h, steps=5)
+        page.mouse.up()
+        page.wait_for_selector("#input polyline[data-node='1']")
+        after = page.get_attribute("#input polyline[data-node='1']", "points")
+        dy = [float(b.split(",")[1]) - float(a.split(",")[1]) for a, b in zip(before.split(), after.split())]
+        assert len(dy) == 2 and dy[0] > 10 and abs(dy[0] - dy[1]) < 0.01, (before, after)
+        page.check("input[name=mode][value=draw]")
+
         page.click("#redraw")
         page.wait_for_selector("#gen-count[data-done='1']")
         drawn = int(page.get_attribute("#gen-count", "data-points"))

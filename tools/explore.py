@@ -213,10 +213,11 @@ def interpolate(generator, sketch_a: np.ndarray, sketch_b: np.ndarray, out: str,
 
 # ----------------------------------------------------------------------- map
 
-def test_codes(generator, sketches: list, re_scale: float, seed: int) -> np.ndarray:
-    """Codes of every category's sketches (disrupted with re_scale as the evaluation does), stacked."""
+def input_codes(generator, sketches: list, re_scale: float, seed: int) -> tuple[np.ndarray, list]:
+    """(codes, inputs): all categories' sketches disrupted with re_scale as the evaluation does."""
     inputs = sample_abs.disrupt_categories(sketches, re_scale, seed)
-    return generator.encode([s for group in inputs for s in group])
+    flat = [s for group in inputs for s in group]
+    return generator.encode(flat), flat
 
 
 def project(codes: np.ndarray, seed: int, method: str = "tsne") -> np.ndarray:
@@ -249,16 +250,15 @@ def _draw_at(ax, points: np.ndarray, centre: np.ndarray, size: float, color) -> 
             ax.plot(stroke[:, 0], stroke[:, 1], color="black", lw=0.7, zorder=4)
 
 
-def map_picture(panels: list, labels: np.ndarray, categories: list, sketches: list, path: str,
-                shown: int = 3) -> None:
-    """Scatter per panel (title, embedding [n, 2], metrics), `shown` sketches per category drawn."""
+def map_picture(panels: list, labels: np.ndarray, categories: list, path: str, shown: int = 3) -> None:
+    """Scatter per panel (title, embedding [n, 2], metrics, absolute sketches), `shown` per category drawn."""
     import plots
     plt = plots.plt
     from matplotlib import colormaps
 
     colours = colormaps["tab10"]
     fig, axes = plt.subplots(1, len(panels), figsize=(7 * len(panels), 7), squeeze=False)
-    for ax, (title, emb, metrics) in zip(axes[0], panels):
+    for ax, (title, emb, metrics, sketches) in zip(axes[0], panels):
         size = 0.07 * float(np.ptp(emb, axis=0).max())
         for c, name in enumerate(categories):
             mask = labels == c
@@ -282,16 +282,15 @@ def code_map(generator, sketches: list, categories: list, out: str, *, re_scale:
     """Codes of the test sketches undisturbed and disrupted: metrics, t-SNE picture, map.json."""
     start = time.perf_counter()
     labels = np.concatenate([np.full(len(s), c) for c, s in enumerate(sketches)])
-    flat = [s for group in sketches for s in group]
     sets = {"undisturbed": 0.0, f"disrupted (re_scale {re_scale:g})": re_scale}
     panels, results = [], {}
     for i, (title, r) in enumerate(sets.items()):
-        codes = test_codes(generator, sketches, r, seed)
+        codes, inputs = input_codes(generator, sketches, r, seed)
         metrics = code_metrics.code_metrics(codes, labels)
         results["undisturbed" if i == 0 else "disrupted"] = {"re_scale": r, **metrics}
-        panels.append((title, project(codes, seed, projection), metrics))
-    map_picture(panels, labels, categories, [utils.to_absolute(s) for s in flat],
-                os.path.join(out, MAP_PNG), shown)
+        panels.append((title, project(codes, seed, projection), metrics,
+                       [utils.to_absolute(s) for s in inputs]))
+    map_picture(panels, labels, categories, os.path.join(out, MAP_PNG), shown)
     summary = {"checkpoint": generator.checkpoint, "categories": list(categories),
                "counts": [len(s) for s in sketches], "seed": seed, "projection": projection, **results,
                "seconds": round(time.perf_counter() - start, 2)}
