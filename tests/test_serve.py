@@ -262,3 +262,13 @@ def test_page_draws_redraws_and_interpolates_in_a_real_browser(server, tmp_path)
         assert page.get_attribute("#errors", "data-count") == "0"
         browser.close()
     assert problems == []
+
+
+def test_command_line_errors_are_one_line(tmp_path, capsys):
+    for argv, code in (([" --checkpoint", PRETRAINED], 2), (["--checkpoint", str(tmp_path)], 1),
+                       (["--checkpoint", PRETRAINED, "--port", "70000"], 2)):
+        with pytest.raises(SystemExit) as exit_info:
+            serve.main(argv)
+        assert exit_info.value.code == code
+        err = capsys.readouterr().err
+        assert "error" in err.splitlines()[-1]

@@ -333,7 +333,7 @@ def parser() -> argparse.ArgumentParser:
     m.add_argument("--re_scale", type=float, default=0.3, help="disruption of the second set")
     m.add_argument("--shown", type=int, default=3, help="sketches drawn per category")
     m.add_argument("--projection", choices=("tsne", "pca"), default="tsne",
-                   help="t-SNE (about a minute for 2 x 1,000 codes on 2 busy cores) or PCA (instant)")
+                   help="t-SNE (1-2 minutes for 2 x 1,000 codes on 2 busy cores) or PCA (instant)")
     return p
 
 

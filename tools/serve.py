@@ -139,6 +139,11 @@ def sketch(body: dict, key: str, max_points: int) -> np.ndarray:
     return out
 
 
+def decoding(body: dict) -> tuple:
+    """(greedy, temperature, seed) of a request; greedy false, temperature 0.24, seed 0 by default."""
+    return boolean(body, "greedy", False), number(body, "temperature", 0.24), integer(body, "seed", 0)
+
+
 def as_rows(strokes: np.ndarray) -> list:
     """Stroke-3 array -> JSON rows (2 decimals, integer pen)."""
     return [[round(float(dx), 2), round(float(dy), 2), int(pen > 0.5)] for dx, dy, pen in strokes]
@@ -174,7 +179,7 @@ class Explorer:
         """Trace the compiled encoder and both decoders now, so the page's first redraw is quick."""
         dot = np.array([[0.0, 0.0, 0.0], [1.0, 1.0, 1.0]], np.float32)
         for greedy in (True, False):
-            self._decode(self._encode([dot]), {"greedy": greedy})
+            self._decode(self._encode([dot]), (greedy, 0.24, 0))
 
     def info(self) -> dict:
         """/api/categories."""
@@ -222,10 +227,9 @@ class Explorer:
                                            np.random.default_rng(integer(body, "seed", 0)))[0]
         return {"strokes": as_rows(moved)}
 
-    def _decode(self, codes: np.ndarray, body: dict) -> list:
-        """Generated sketches (stroke-3, raw units) of the codes, with the request's decoding settings."""
-        greedy = boolean(body, "greedy", False)
-        temperature, seed = number(body, "temperature", 0.24), integer(body, "seed", 0)
+    def _decode(self, codes: np.ndarray, settings: tuple) -> list:
+        """Generated sketches (stroke-3, raw units) of the codes, decoded with (greedy, temperature, seed)."""
+        greedy, temperature, seed = settings
         with self.lock:
             points = explore.decode(self.generator, codes, greedy, temperature, seed)
         out = []
@@ -246,10 +250,10 @@ class Explorer:
 
     def redraw(self, body: dict) -> dict:
         """/api/redraw: the (disrupted) sketch encoded to its code mean and decoded."""
-        strokes = sketch(body, "strokes", self.max_points)
-        re_scale, seed = number(body, "re_scale", 0.0), integer(body, "seed", 0)
-        inputs = sample_abs.disrupt_strokes([strokes], re_scale, np.random.default_rng(seed))
-        generated = self._decode(self._encode(inputs), body)[0]
+        strokes, settings = sketch(body, "strokes", self.max_points), decoding(body)
+        re_scale = number(body, "re_scale", 0.0)
+        inputs = sample_abs.disrupt_strokes([strokes], re_scale, np.random.default_rng(settings[2]))
+        generated = self._decode(self._encode(inputs), settings)[0]
         return {"strokes": as_rows(generated), "input": as_rows(inputs[0]),
                 "ended": bool(len(generated) < self.max_points)}
 
@@ -260,9 +264,10 @@ class Explorer:
         mode = body.get("mode", "slerp")
         if mode not in explore.MODES:
             raise ApiError(f"'mode' must be one of {', '.join(explore.MODES)}, got {json.dumps(mode)[:40]}")
+        settings = decoding(body)
         mu = self._encode([a, b])
         codes = explore.interpolation_codes(mu[0], mu[1], steps, mode)
-        return {"sketches": [as_rows(s) for s in self._decode(codes, body)],
+        return {"sketches": [as_rows(s) for s in self._decode(codes, settings)],
                 "ts": np.linspace(0, 1, steps).round(4).tolist()}
 
 
