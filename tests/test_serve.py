@@ -272,3 +272,13 @@ def test_command_line_errors_are_one_line(tmp_path, capsys):
         assert exit_info.value.code == code
         err = capsys.readouterr().err
         assert "error" in err.splitlines()[-1]
+
+
+def test_a_missing_browser_fails_in_ci_and_skips_elsewhere(monkeypatch):
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="chromium"):
+        browser_or_skip()
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception, match="chromium"):
+        browser_or_skip()
