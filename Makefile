@@ -43,3 +43,11 @@ lint: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .cache $(DEMO_DIR)
+
+# Look inside the shipped model (README "Look inside a model"): the page, and the code map.
+.PHONY: serve explore-map
+serve: $(STAMP)
+	$(PY) tools/serve.py --checkpoint pretrained/quickdraw4 --data_dir data
+
+explore-map: $(STAMP)
+	$(PY) tools/explore.py map --checkpoint pretrained/quickdraw4 --data_dir data --out out/explore

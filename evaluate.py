@@ -8,8 +8,10 @@ the first `sample_size` test sketches of each category are disrupted, encoded
 and redrawn into `<out>/re_scale_<r>/` (as sample_abs.py does); Rec is the
 accuracy of the Sketch-a-Net classifier in CLS on the generations
 (sketch_a_net.evaluate), Ret the top-1/10/50 retrieval of the originals'
-codes (retrieval.py). Prints a Markdown table with the chance levels and
-writes it to `<out>/results.md` and `<out>/results.json`.
+codes (retrieval.py), kNN acc the leave-one-out 5-NN category accuracy of the
+codes of the (disrupted) test sketches (code_metrics.py). Prints a Markdown
+table with the chance levels, and a per-category table (Rec, Top-1, Top-10),
+and writes them to `<out>/results.md` and `<out>/results.json`.
 
 Every input and output (checkpoint, classifier weights, writable folders free
 of files sketchgloc did not write; see sample_abs.py) is checked before
@@ -23,7 +25,10 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import numpy as np  # noqa: E402
+
 import checkpoints  # noqa: E402
+import code_metrics  # noqa: E402
 import errors  # noqa: E402
 import fileio  # noqa: E402
 import retrieval  # noqa: E402
@@ -86,8 +91,8 @@ def prepare_out(out: str, re_scales, overwrite: bool = False) -> None:
 
 
 def chance_levels(num_categories: int, num_codes: int) -> dict:
-    """Rec chance 1/categories; Top-k Ret chance k/number of codes."""
-    out = {"rec": 1.0 / num_categories}
+    """Rec and kNN acc chance 1/categories; Top-k Ret chance k/number of codes."""
+    out = {"rec": 1.0 / num_categories, "knn_acc": 1.0 / num_categories}
     out.update({f"top_{k}": v for k, v in retrieval.chance_levels(num_codes).items()})
     return out
 
@@ -117,11 +122,17 @@ def evaluate(checkpoint: str, classifier: str, data_dir: str, out: str, *, ckpt_
         meta = sample_abs.sample(generator, sketches, categories, folder, re_scale=r, greedy=greedy,
                                  temperature=temperature, seed=seed, batch_size=batch_size,
                                  extra_meta={"data_dir": data_dir}, overwrite=overwrite)
-        ret = retrieval.run(folder, checkpoint, ckpt_id, encoder=generator.encoder)
+        recorder = RecordingEncoder(generator.encoder)
+        ret = retrieval.run(folder, checkpoint, ckpt_id, encoder=recorder)
         rec = evaluate_rec(classifier, folder)
         print(f"Rec: {rec['rec']}", flush=True)
+        knn = input_knn_accuracy(generator, sketches, r, seed)
+        print(f"kNN acc of the input codes: {knn}", flush=True)
+        per_ret = per_category_retrieval(folder, recorder.codes, generator.hps.z_size, categories)
+        per_category = {name: {"rec": rec["per_category"].get(name), **per_ret[name]} for name in categories}
         rows.append({"task": task_name(r), "re_scale": r, "rec": rec["rec"],
                      **{f"top_{k}": ret[f"top_{k}"] for k in retrieval.KS},
+                     "knn_acc": knn, "per_category": per_category,
                      "num_generated": ret["num_generated"], "sample_dir": folder,
                      "generation_seconds": meta["seconds"]})
     num_codes = rows[0]["num_generated"]
@@ -135,6 +146,36 @@ def evaluate(checkpoint: str, classifier: str, data_dir: str, out: str, *, ckpt_
     return results
 
 
+class RecordingEncoder:
+    """A SketchEncoder that keeps the codes of its last call (retrieval.run's generated sketches)."""
+
+    def __init__(self, encoder):
+        self.encoder, self.checkpoint, self.codes = encoder, encoder.checkpoint, None
+
+    def encode(self, strokes: list, batch_size: int = 256) -> np.ndarray:
+        """The wrapped encoder's codes, kept in self.codes."""
+        self.codes = self.encoder.encode(strokes, batch_size)
+        return self.codes
+
+
+def input_knn_accuracy(generator, sketches: list, re_scale: float, seed: int) -> float:
+    """5-NN leave-one-out category accuracy of the codes of the inputs sample_abs.sample encoded."""
+    inputs = sample_abs.disrupt_categories(sketches, re_scale, seed)  # the same draw as the sample's
+    labels = np.concatenate([np.full(len(group), c) for c, group in enumerate(inputs)])
+    return code_metrics.knn_accuracy(generator.encode([s for group in inputs for s in group]), labels)
+
+
+def per_category_retrieval(folder: str, gen_codes: np.ndarray, z_size: int, categories: list) -> dict:
+    """{category: {top_1, top_10}} of the generated sketches of each category (all codes ranked)."""
+    code_keys, code_paths, seq_keys, _ = retrieval.find_files(folder)
+    position = {key: row for row, key in enumerate(code_keys)}
+    ranks = retrieval.own_ranks(gen_codes, retrieval.load_codes(code_paths, z_size),
+                                np.array([position[key] for key in seq_keys]))
+    of = np.array([c for c, _ in seq_keys])
+    return {name: {f"top_{k}": float(np.mean(ranks[of == c] < k)) if np.any(of == c) else None
+                   for k in (1, 10)} for c, name in enumerate(categories)}
+
+
 def decoding_mode(results: dict) -> str:
     """'greedy' or 'temperature 0.24 (seed 0)'."""
     if results["greedy"]:
@@ -142,21 +183,44 @@ def decoding_mode(results: dict) -> str:
     return f"temperature {results['temperature']:g} (seed {results['seed']})"
 
 
+def _percent(value) -> str:
+    """'12.50' for 0.125; '-' for a value an older results.json does not hold."""
+    return "-" if value is None else f"{100 * value:.2f}"
+
+
 def results_table(results: dict) -> str:
-    """Markdown table of Rec and Ret (in %) per setting, with the chance levels last."""
-    keys = ["rec"] + [f"top_{k}" for k in retrieval.KS]
-    header = "| Task | re_scale | Rec (%) | " + " | ".join(f"Top-{k} Ret (%)" for k in retrieval.KS) + " |"
+    """Markdown table of Rec, Ret and kNN acc (in %) per setting, chance levels last; per-category table."""
+    keys = ["rec"] + [f"top_{k}" for k in retrieval.KS] + ["knn_acc"]
+    header = ("| Task | re_scale | Rec (%) | " + " | ".join(f"Top-{k} Ret (%)" for k in retrieval.KS)
+              + " | kNN acc (%) |")
     lines = [f"Decoding: {decoding_mode(results)}.", "", header, "|" + "---|" * (2 + len(keys))]
     for row in results["settings"]:
         lines.append(f"| {row['task']} | {row['re_scale']:g} | "
-                     + " | ".join(f"{100 * row[k]:.2f}" for k in keys) + " |")
+                     + " | ".join(_percent(row.get(k)) for k in keys) + " |")
     chance = results["chance"]
-    lines.append("| chance level | - | " + " | ".join(f"{100 * chance[k]:.2f}" for k in keys) + " |")
+    lines.append("| chance level | - | " + " | ".join(_percent(chance.get(k)) for k in keys) + " |")
     lines.append("")
     lines.append(f"{len(results['categories'])} categories, {results['sample_size']} test sketches "
                  f"per category, {results['num_codes']} codes ranked; "
-                 f"{decoding_mode(results)} decoding; checkpoint {results['checkpoint']}.")
+                 f"{decoding_mode(results)} decoding; checkpoint {results['checkpoint']}. "
+                 "kNN acc: leave-one-out 5-NN category accuracy of the input sketches' codes.")
+    lines += per_category_table(results)
     return "\n".join(lines) + "\n"
+
+
+def per_category_table(results: dict) -> list:
+    """Lines of the per-category Markdown table (none for results without per-category numbers)."""
+    rows = [row for row in results["settings"] if row.get("per_category")]
+    if not rows:
+        return []
+    lines = ["", "Per category:", "", "| Category | re_scale | Rec (%) | Top-1 Ret (%) | Top-10 Ret (%) |",
+             "|---|---|---|---|---|"]
+    for name in results["categories"]:
+        for row in rows:
+            cell = row["per_category"].get(name, {})
+            lines.append(f"| {name} | {row['re_scale']:g} | "
+                         + " | ".join(_percent(cell.get(k)) for k in ("rec", "top_1", "top_10")) + " |")
+    return lines
 
 
 def write_results(out: str, results: dict) -> None:
