@@ -252,7 +252,7 @@ def test_fuzzed_files_raise_only_user_errors(tmp_path):
             source.write_bytes(_fuzzed_ndjson(rng))
             try:
                 path, sizes, counts = cq.convert([str(source)], str(out_dir), options=cq.Options(),
-                                                 valid=0.2, test=0.2, progress=False)
+                                                 valid=0.2, test=0.2, progress=False, overwrite=True)
                 assert counts.read == counts.converted + counts.too_long + counts.too_short \
                     + counts.not_recognized + counts.bad_total
                 outcomes["ndjson"].add("converted")
