@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import stat
 import tempfile
 from typing import IO, Any, Iterable, Iterator
 
@@ -135,9 +136,62 @@ def writable_dir_problem(folder: str) -> str | None:
     return None
 
 
-def output_folder_problem(folder: str, overwrite: bool = False) -> str | None:
-    """Why `folder` cannot take a run's outputs: not writable, or holding the user's files."""
-    problem = writable_dir_problem(folder)
+def plain_name(name: str) -> bool:
+    """A file name directly inside a folder: no separators, not '.' or '..', not absolute."""
+    return (bool(name) and name not in (".", "..") and not any(c in name for c in "/\\\0")
+            and not os.path.isabs(name))
+
+
+def manifest_problem(folder: str, files_only: bool = False) -> str | None:
+    """Why the folder's manifest may not be acted on (None when it may).
+
+    A manifest may name only entries directly inside its folder; with
+    `files_only` (a folder whose listed files are replaced or removed) every
+    listed entry that exists must be a regular file, not a folder or a link.
+    A crafted manifest must never make a run remove anything outside its folder.
+    """
+    path = os.path.join(folder, MANIFEST_NAME)
+    for name in sorted(read_manifest(folder)):
+        if not plain_name(name) or name == MANIFEST_NAME:
+            return (f"{path}: lists {name!r}, which is not a file name inside {folder}; "
+                    "refused, nothing removed (delete the manifest if it is not sketchgloc's)")
+        kind = entry_kind(os.path.join(folder, name)) if files_only else None
+        if kind not in (None, "file"):
+            return (f"{path}: lists {name!r}, which is {kind}, not a file; "
+                    "refused, nothing removed (move it away)")
+    return None
+
+
+def entry_kind(path: str) -> str | None:
+    """'file', 'a symbolic link', 'a folder' or 'not a regular file' for what is at path; None if nothing."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return None
+    if stat.S_ISLNK(mode):
+        return "a symbolic link"
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    return "file" if stat.S_ISREG(mode) else "not a regular file"
+
+
+def remove_own_file(path: str) -> bool:
+    """Remove a regular file (never a link); False when nothing is there, ValueError for anything else."""
+    kind = entry_kind(path)
+    if kind is None:
+        return False
+    if kind != "file":
+        raise ValueError(f"{path}: is {kind}; sketchgloc never replaces or removes it (move it away)")
+    os.remove(path)
+    return True
+
+
+def output_folder_problem(folder: str, overwrite: bool = False, files_only: bool = False) -> str | None:
+    """Why `folder` cannot take a run's outputs: not writable, a bad manifest, or holding the user's files.
+
+    `files_only`: the manifest's entries must be regular files (see manifest_problem).
+    """
+    problem = writable_dir_problem(folder) or manifest_problem(folder, files_only)
     if problem:
         return problem
     foreign = foreign_files(folder)

@@ -55,16 +55,25 @@ def own_ranks(gen_codes: np.ndarray, orig_codes: np.ndarray, own: np.ndarray | N
         raise ValueError(f"codes must be [n, z] and [m, z] with the same z, got {gen.shape} and {orig.shape}")
     if len(own) != len(gen) or (len(own) and (own.min() < 0 or own.max() >= len(orig))):
         raise ValueError("own must give one row of orig_codes per generated code")
+    # A NaN compares False with everything: it would count nothing as nearer, a perfect rank.
+    for name, codes in (("generated", gen), ("original", orig)):
+        if not np.isfinite(codes).all():
+            raise ValueError(f"{name} code {int(np.argmin(np.isfinite(codes).all(axis=1)))} "
+                             "holds NaN or Inf values")
     centre = orig.mean(axis=0, dtype=np.float64).astype(np.float32) if len(orig) else 0.0
     gen, orig = gen - centre, orig - centre
-    orig_sq = np.einsum("ij,ij->i", orig, orig)
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is caught below, by name
+        orig_sq = np.einsum("ij,ij->i", orig, orig)
     ranks = np.empty(len(gen), np.int64)
     rows = max(1, BLOCK_BYTES // (4 * max(1, len(orig))))
     for lo in range(0, len(gen), rows):
         o = own[lo:lo + rows]
         # Squared distances less the per-row constant ||g||^2, which cannot change a ranking.
-        d = orig_sq[None, :] - 2.0 * (gen[lo:lo + rows] @ orig.T)
+        with np.errstate(over="ignore", invalid="ignore"):
+            d = orig_sq[None, :] - 2.0 * (gen[lo:lo + rows] @ orig.T)
         mine = d[np.arange(len(o)), o][:, None]
+        if not np.isfinite(d).all():  # codes so large that float32 distances overflow
+            raise ValueError("codes too large: their distances overflow float32")
         ranks[lo:lo + rows] = np.count_nonzero(d < mine, axis=1) + _earlier_ties(d, mine, o)
     return ranks
 
@@ -125,6 +134,8 @@ def load_codes(paths: list, z_size: int) -> np.ndarray:
             raise RetrievalError(f"{path}: unreadable ({err})") from None
         if code.size != z_size:
             raise RetrievalError(f"{path}: code of size {code.size}, the checkpoint's z_size is {z_size}")
+        if code.dtype.kind not in "biuf" or not np.isfinite(code).all():
+            raise RetrievalError(f"{path}: code holds non-numeric, NaN or Inf values")
         out[row] = code
     return out
 
@@ -137,6 +148,8 @@ def load_sketches(paths: list, max_seq_len: int) -> list:
             seq = utils.load_five(path)
         except utils.DataError as err:
             raise RetrievalError(str(err)) from None
+        if seq.dtype.kind not in "biuf" or not np.isfinite(seq).all():
+            raise RetrievalError(f"{path}: sequence holds non-numeric, NaN or Inf values")
         points = utils.five_to_points(seq)[:max_seq_len]
         if not len(points):
             # A generation that ended at once: encode it as a single dot at the origin.
@@ -178,6 +191,8 @@ def run(sample_dir: str, checkpoint_path: str, ckpt_id: int = 0, batch_size: int
     `encoder` (an inference.SketchEncoder) skips restoring the checkpoint again.
     Provenance and the output are checked before any model is built.
     """
+    if batch_size < 1:
+        raise errors.UsageError(f"--batch_size must be >= 1, got {batch_size}")
     code_keys, code_paths, seq_keys, seq_paths = find_files(sample_dir)
     hps = checkpoints.check_folder(checkpoint_path, ckpt_id)[0]
     check_provenance(sample_dir, checkpoint_path, ckpt_id, force)
@@ -190,9 +205,16 @@ def run(sample_dir: str, checkpoint_path: str, ckpt_id: int = 0, batch_size: int
         model, _, _, prefix = inference.load_model(checkpoint_path, ckpt_id)
         encoder = inference.SketchEncoder(model, prefix)
     gen = encoder.encode(sketches, batch_size)
+    bad = np.flatnonzero(~np.isfinite(gen).all(axis=1))
+    if len(bad):
+        raise RetrievalError(f"{seq_paths[bad[0]]}: its code is NaN or Inf ({len(bad)} generated "
+                             "sketches give such codes); no ranking")
     position = {key: row for row, key in enumerate(code_keys)}
     own = np.array([position[key] for key in seq_keys])
-    top = topk_retrieval(gen, orig, KS, own)
+    try:
+        top = topk_retrieval(gen, orig, KS, own)
+    except ValueError as err:
+        raise RetrievalError(f"{sample_dir}: {err}") from None
     result = {f"top_{k}": v for k, v in top.items()}
     result.update(num_generated=len(gen), num_codes=len(orig), checkpoint=encoder.checkpoint,
                   chance={f"top_{k}": v for k, v in chance_levels(len(orig)).items()})

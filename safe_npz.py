@@ -5,9 +5,18 @@ sketch-rnn format needs pickled object arrays, so an archive is read here with
 an unpickler that can only rebuild plain numpy arrays. A split is then checked
 sketch by sketch (numeric [N,3], finite, pen 0 or 1) and its offsets clipped,
 every problem a one-line DataError naming file, split and sketch.
+
+A small file can expand to gigabytes (a zip or pickle "bomb"), so sizes are
+checked before anything is decompressed: the members' sizes in the zip
+directory (MAX_BYTES per file in all), each .npy header's shape and dtype
+(a split must announce a 1-D object array), and, while unpickling, the values
+of every array against one budget per file (MAX_VALUES), before numpy
+allocates them.
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
 import pickle
 import warnings
@@ -21,6 +30,9 @@ from errors import UserError, first_line
 SPLITS = ("train", "valid", "test")
 CLIP = 1000.0
 MAX_NPY_HEADER = 10000  # bytes; numpy's own default limit for .npy headers
+# Per file. Real sketch-rnn files are tens of MB and some 20M values (75,000 sketches).
+MAX_BYTES = 2 ** 30  # decompressed bytes of the members read
+MAX_VALUES = 2 ** 28  # array elements, all arrays of the file together
 
 
 class DataError(UserError):
@@ -39,8 +51,50 @@ class _SketchArray(np.ndarray):
         super().__setstate__(state)
 
 
+class _Budget:
+    """The array elements one file may still create; DataError when a read would exceed them."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = self.left = self.refs_left = limit
+
+    def check(self, count: int) -> None:
+        """DataError unless `count` more values fit."""
+        if count > self.left:
+            self._refuse()
+
+    def take(self, count: int) -> None:
+        """Spend `count` values of the budget (an array about to be allocated)."""
+        self.check(count)
+        self.left -= count
+
+    def take_refs(self, count: int) -> None:
+        """Spend `count` values referenced by object arrays (one sketch may be referenced many times)."""
+        if count > self.refs_left:
+            self._refuse()
+        self.refs_left -= count
+
+    def _refuse(self) -> None:
+        raise DataError(f"holds more than {self.limit:,} array values in all, the limit "
+                        "for one sketch file (a decompression bomb?); refused before using them")
+
+
+# The budget of the file being read; the unpickler's array states spend it (one read per context).
+_BUDGET: contextvars.ContextVar = contextvars.ContextVar("safe_npz_budget", default=None)
+
+
+@contextlib.contextmanager
+def _budget(limit: int):
+    """A fresh value budget for the reads inside the block."""
+    budget = _Budget(limit)
+    token = _BUDGET.set(budget)
+    try:
+        yield budget
+    finally:
+        _BUDGET.reset(token)
+
+
 def _check_array_state(state: object) -> None:
-    """Refuse an ndarray state whose shape does not match the data it carries."""
+    """Refuse an ndarray state whose shape does not match the data it carries, or beyond the budget."""
     if not isinstance(state, tuple) or len(state) not in (4, 5):
         raise pickle.UnpicklingError("malformed array state")
     shape, dtype, data = state[-4], state[-3], state[-1]
@@ -54,6 +108,9 @@ def _check_array_state(state: object) -> None:
               and len(data) == count * dtype.itemsize)
     if not ok:
         raise pickle.UnpicklingError(f"array data does not match its shape {shape}")
+    budget = _BUDGET.get()
+    if budget is not None:  # one pickled buffer may be referenced by many arrays: count each
+        budget.take(count)
 
 
 def _count(shape: object) -> int:
@@ -95,6 +152,21 @@ class _ArrayUnpickler(pickle.Unpickler):
                             "in a sketch file (refused without running it)") from None
 
 
+def _item_size(item: object, cap: int) -> int:
+    """Values np.asarray(item) would hold (nested lists followed along their first elements), capped."""
+    if isinstance(item, np.ndarray):
+        return item.size
+    size = 1
+    for _ in range(64):  # numpy's most dimensions; also ends a list that contains itself
+        if not isinstance(item, (list, tuple)) or size > cap:
+            break
+        size *= len(item)
+        if not item:
+            break
+        item = item[0]
+    return size
+
+
 def _plain(arr: np.ndarray) -> np.ndarray:
     """The unpickled array and its elements as plain ndarrays (not _SketchArray)."""
     arr = arr.view(np.ndarray)
@@ -121,11 +193,30 @@ def _npy_members(archive: zipfile.ZipFile) -> dict:
     return {name[:-4] if name.endswith(".npy") else name: name for name in names}
 
 
-def _read_member(archive: zipfile.ZipFile, name: str, where: str) -> np.ndarray:
-    """One .npy member of an archive, object arrays unpickled safely; DataError when damaged."""
+def _check_sizes(path: str, archive: zipfile.ZipFile, members: dict, max_bytes: int,
+                 label: str = "key") -> None:
+    """DataError naming the key at which the members' decompressed sizes (zip directory) pass max_bytes.
+
+    zipfile never returns more than a member's recorded size, so this bounds
+    what is decompressed, whatever the compressed data holds.
+    """
+    total = 0
+    for key, name in members.items():
+        total += archive.getinfo(name).file_size
+        if total > max_bytes:
+            raise DataError(f"{path}, {label} '{key}': expands to {total:,} bytes (with those before it), "
+                            f"more than the limit of {max_bytes:,} for one sketch file "
+                            "(a decompression bomb?); refused before decompressing")
+
+
+def _read_member(archive: zipfile.ZipFile, name: str, where: str, sketches: bool = False) -> np.ndarray:
+    """One .npy member of an archive, object arrays unpickled safely; DataError when damaged.
+
+    `sketches`: the header must announce a 1-D object array (a split), checked before the data is read.
+    """
     try:
         with archive.open(name) as f:
-            return _read_npy(f, archive.getinfo(name).file_size)
+            return _read_npy(f, archive.getinfo(name).file_size, sketches)
     except DataError as err:
         raise DataError(f"{where}: {err}") from None
     except Exception as err:  # a damaged member: zip, zlib, header or pickle errors
@@ -133,7 +224,7 @@ def _read_member(archive: zipfile.ZipFile, name: str, where: str) -> np.ndarray:
         raise DataError(f"{where}: unreadable ({type(err).__name__}{detail})") from None
 
 
-def _read_npy(f: IO[bytes], size: int) -> np.ndarray:
+def _read_npy(f: IO[bytes], size: int, sketches: bool = False) -> np.ndarray:
     """Array of an open .npy stream of `size` bytes (header parsed by numpy, data checked here)."""
     version = np.lib.format.read_magic(f)
     if version == (1, 0):
@@ -143,36 +234,57 @@ def _read_npy(f: IO[bytes], size: int) -> np.ndarray:
     else:
         raise DataError(f"unsupported .npy format version {version}")
     count = math.prod(shape)
+    if sketches and not (dtype == np.dtype(object) and len(shape) == 1):
+        raise DataError(f"expected a 1-D object array of [N,3] sketches, got {dtype} array of shape {shape}")
+    budget = _BUDGET.get()
+    if budget is not None:
+        budget.check(count)  # an object array's pickled state spends it; a plain one below
     if dtype.hasobject:
         arr = _ArrayUnpickler(f, encoding="latin1").load()
         if not isinstance(arr, np.ndarray) or arr.shape != tuple(shape):
             raise DataError(f"pickled data is not the {tuple(shape)} array its header announces")
+        if budget is not None:  # what the loader will copy: every reference to a sketch counts
+            budget.take_refs(sum(_item_size(item, budget.limit) for item in arr.reshape(-1)))
         return _plain(arr)
     if count * dtype.itemsize > size:
         raise DataError(f"header announces {count} {dtype} values, more than the member holds")
+    if budget is not None:
+        budget.take(count)
     data = f.read(count * dtype.itemsize)
     if len(data) != count * dtype.itemsize:
         raise DataError("truncated array data")
     return np.frombuffer(data, dtype, count).reshape(shape, order="F" if fortran else "C")
 
 
-def read_npz(path: str) -> dict:
-    """{key: array} of every member of an .npz file, read without running any pickled code."""
-    with _open_npz(path) as archive:
-        return {key: _read_member(archive, name, f"{path}, key '{key}'")
-                for key, name in _npy_members(archive).items()}
+def read_npz(path: str, max_bytes: int | None = None, max_values: int | None = None) -> dict:
+    """{key: array} of every member of an .npz file, read without running any pickled code.
 
-
-def read_splits(path: str, limit: int | None) -> dict:
-    """The three split arrays of one .npz file, each cut to `limit` sketches."""
+    At most `max_bytes` are decompressed and `max_values` array elements built
+    (default MAX_BYTES, MAX_VALUES); DataError naming file and key beyond them.
+    """
     with _open_npz(path) as archive:
         members = _npy_members(archive)
-        out = {}
+        _check_sizes(path, archive, members, MAX_BYTES if max_bytes is None else max_bytes)
+        with _budget(MAX_VALUES if max_values is None else max_values):
+            return {key: _read_member(archive, name, f"{path}, key '{key}'")
+                    for key, name in members.items()}
+
+
+def read_splits(path: str, limit: int | None, max_bytes: int | None = None,
+                max_values: int | None = None) -> dict:
+    """The three split arrays of one .npz file, each cut to `limit` sketches (limits as read_npz)."""
+    with _open_npz(path) as archive:
+        members = _npy_members(archive)
         for split in SPLITS:
             if split not in members:
                 raise DataError(f"{path}, split '{split}': key missing "
                                 f"(keys present: {', '.join(sorted(members)) or 'none'})")
-            out[split] = _read_member(archive, members[split], f"{path}, split '{split}'")[:limit]
+        splits = {split: members[split] for split in SPLITS}
+        _check_sizes(path, archive, splits, MAX_BYTES if max_bytes is None else max_bytes, "split")
+        out = {}
+        with _budget(MAX_VALUES if max_values is None else max_values):
+            for split, name in splits.items():
+                out[split] = _read_member(archive, name, f"{path}, split '{split}'", sketches=True)[:limit]
     return out
 
 

@@ -151,10 +151,37 @@ def check_output(out: str, overwrite: bool = False) -> None:
 
     Files listed in the folder's manifest are sketchgloc's and may be replaced;
     any other file is the user's: the folder is refused, unless `overwrite`.
+    A manifest naming anything but plain files of this folder, and a link or
+    folder under a name a run writes or removes, are refused in any case.
     """
-    problem = fileio.output_folder_problem(out, overwrite)
+    problem = fileio.output_folder_problem(out, overwrite, files_only=True) or _link_problem(out)
     if problem:
         raise SampleError(problem)
+
+
+def _link_problem(out: str) -> str | None:
+    """Why an entry with a sample-file name cannot be replaced: a link or folder (never written through)."""
+    for name in sorted(os.listdir(out)):
+        if sample_files.OUTPUT_RE.match(name):
+            kind = fileio.entry_kind(os.path.join(out, name))
+            if kind != "file":
+                return (f"{os.path.join(out, name)}: is {kind}; sketchgloc never writes "
+                        "through it or removes it (move it away)")
+    return None
+
+
+def fresh_path(out: str, name: str) -> str:
+    """Path of `name` in `out` with an earlier file there removed, so a write creates a new file.
+
+    A writer that opens an existing path writes through a link (or a hard link)
+    into a file elsewhere; removing our own earlier file first never does.
+    """
+    path = os.path.join(out, name)
+    try:
+        fileio.remove_own_file(path)
+    except ValueError as err:
+        raise SampleError(str(err)) from None
+    return path
 
 
 def prepare_output(out: str, planned: set, overwrite: bool = False) -> int:
@@ -172,10 +199,9 @@ def prepare_output(out: str, planned: set, overwrite: bool = False) -> int:
     removed = 0
     for name in sorted(earlier - planned):  # stale sketches, and ret/rec.json of the earlier run
         try:
-            os.remove(os.path.join(out, name))
-            removed += 1
-        except FileNotFoundError:
-            pass
+            removed += fileio.remove_own_file(os.path.join(out, name))
+        except ValueError as err:
+            raise SampleError(str(err)) from None
     return removed
 
 
@@ -207,10 +233,10 @@ def write_category(out: str, c: int, seqs: list, codes: np.ndarray) -> list:
     images = rasterize_many(points, IMAGE_SIZE, MARGIN)
     for i, (seq, code, pts, image) in enumerate(zip(seqs, codes, points, images)):
         svg, png = sample_files.image_names(c, i)
-        np.save(os.path.join(out, sample_files.seq_name(c, i)), seq)
-        np.save(os.path.join(out, sample_files.code_name(c, i)), np.asarray(code, np.float32))
-        write_svg(pts, os.path.join(out, svg))
-        save_png(image, os.path.join(out, png))
+        np.save(fresh_path(out, sample_files.seq_name(c, i)), seq)
+        np.save(fresh_path(out, sample_files.code_name(c, i)), np.asarray(code, np.float32))
+        write_svg(pts, fresh_path(out, svg))
+        save_png(image, fresh_path(out, png))
     return points
 
 
@@ -253,7 +279,7 @@ def sample(generator: SketchGenerator, sketches: list, categories: list, out: st
         n = len(strokes)
         cut = [cut_sequence(seqs[lo + i], lengths[lo + i]) for i in range(n)]
         generated = write_category(out, c, cut, originals_codes[c])
-        write_overview(os.path.join(out, sample_files.overview_name(c)), strokes,
+        write_overview(fresh_path(out, sample_files.overview_name(c)), strokes,
                        inputs[c] if re_scale > 0 else None, generated)
         counts.append(n)
         if verbose:
@@ -296,7 +322,7 @@ def sample_unconditional(generator: SketchGenerator, count: int, out: str, *, gr
     seqs, lengths = generator.generate(codes, greedy, temperature, seed, batch_size)
     cut = [cut_sequence(seq, n) for seq, n in zip(seqs, lengths)]
     generated = write_category(out, 0, cut, codes)
-    write_overview(os.path.join(out, sample_files.overview_name(0)), None, None, generated)
+    write_overview(fresh_path(out, sample_files.overview_name(0)), None, None, generated)
     meta = {"unconditional": True, "categories": [], "re_scale": 0.0}
     return finish_folder(out, planned, meta, generator, [count], lengths, start,
                          seed=seed, greedy=greedy, temperature=temperature)

@@ -395,6 +395,38 @@ def test_cli_needs_a_category_for_differently_named_inputs(tmp_path, capsys):
         assert [len(f[k]) for k in cq.SPLITS] == [8, 2, 2]
 
 
+def test_an_existing_output_is_replaced_only_with_overwrite(tmp_path, capsys):
+    src = write_ndjson(tmp_path / "full_simplified_cat.ndjson", [record(HAND)] * 8)
+    out = tmp_path / "data"
+    out.mkdir()
+    (out / "cat.npz").write_bytes(b"the user's own cat.npz")
+    args = [src, "--out_dir", str(out), "--valid", "2", "--test", "2", "--quiet"]
+    assert cq.main(args) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: {out / 'cat.npz'}: exists; not replaced (pass --overwrite to replace it)"]
+    assert (out / "cat.npz").read_bytes() == b"the user's own cat.npz"
+    # Also through a link: replaced, the file it points to untouched.
+    os.remove(out / "cat.npz")
+    (tmp_path / "elsewhere.npz").write_bytes(b"linked")
+    os.symlink(tmp_path / "elsewhere.npz", out / "cat.npz")
+    assert cq.main(args) == 1
+    assert cq.main(args + ["--overwrite"]) == 0
+    assert (tmp_path / "elsewhere.npz").read_bytes() == b"linked" and not os.path.islink(out / "cat.npz")
+    assert len(utils.load_dataset(str(out), ["cat"]).test.labels) == 2
+
+
+@pytest.mark.parametrize("category", ["../escaped", "a/b", "..", ".hidden", "", "a\\b"])
+def test_a_category_that_is_not_a_plain_file_name_is_refused(tmp_path, capsys, category):
+    src = write_ndjson(tmp_path / "full_simplified_cat.ndjson", [record(HAND)] * 8)
+    out = tmp_path / "deep" / "data"
+    assert cq.main([src, "--out_dir", str(out), "--category", category, "--valid", "2", "--test", "2",
+                    "--quiet"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: bad category name {category!r}: the output must be a file directly inside "
+                   "--out_dir (no path separators, not starting with '.')"]
+    assert sorted(os.listdir(tmp_path)) == ["full_simplified_cat.ndjson"]  # nothing written anywhere
+
+
 def test_progress_line_reports_bytes_and_rate():
     stream = io.StringIO()
     bar = cq.Progress(2_000_000, stream=stream)

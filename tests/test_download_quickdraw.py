@@ -6,11 +6,13 @@ import re
 import socket
 import sys
 import threading
+import time
 import urllib.parse
 
 import numpy as np
 import pytest
 
+import safe_npz
 import utils
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools"))
@@ -39,6 +41,9 @@ class RangeHandler(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self):
         self.server.requests.append((self.path, self.headers.get("Range")))
+        if self.server.slow:
+            self.dribble(self.server.slow)
+            return
         name = urllib.parse.unquote(self.path.lstrip("/"))
         path = os.path.join(self.server.root, name)
         if "/" in name or not os.path.isfile(path):
@@ -65,6 +70,22 @@ class RangeHandler(http.server.BaseHTTPRequestHandler):
         # Honest headers, short body: the connection closes after `truncate` bytes.
         self.wfile.write(data[start:self.server.truncate.get(name, len(data))])
 
+    def dribble(self, where):
+        """Honest, but one byte every 0.1 s: of a 1000-byte body, or of an endless header."""
+        if where == "body":
+            self.send_response(200)
+            self.send_header("Content-Length", "1000")
+            self.end_headers()
+        else:
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+        try:
+            for _ in range(300):  # 30 s at most, whatever the client does
+                self.wfile.write(b"x")
+                self.wfile.flush()
+                time.sleep(0.1)
+        except OSError:  # the client gave up
+            pass
+
     def log_message(self, *args):
         pass
 
@@ -79,6 +100,7 @@ def server(tmp_path, monkeypatch):
     root.mkdir()
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), RangeHandler)
     httpd.root, httpd.requests, httpd.truncate, httpd.ignore_range = str(root), [], {}, False
+    httpd.slow = None
     thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     httpd.base_url = f"http://127.0.0.1:{httpd.server_address[1]}/"
@@ -253,3 +275,84 @@ def test_progress_formatting():
     assert dq.format_bytes(12_300_000) == "12.3 MB"
     assert dq.format_eta(75) == "1:15" and dq.format_eta(3725) == "1:02:05" and dq.format_eta(None) == "--"
     assert dq.parse_content_range("bytes 10-19/20") == (10, 20)
+
+
+# ---- issue 21: total time, bombs, bad --out and --categories ---------------------------------
+
+@pytest.mark.parametrize("where", ["body", "headers"])
+def test_a_slow_server_cannot_hold_a_download_past_max_seconds(server, tmp_path, capsys, where):
+    server.slow = where
+    out = tmp_path / "out"
+    start = time.perf_counter()
+    assert dq.main(["--out", str(out), "--base_url", server.base_url, "--categories", "pig",
+                    "--timeout", "1", "--max_seconds", "1.5"]) == 1
+    seconds = time.perf_counter() - start
+    assert 1.4 < seconds < 4  # every read came within --timeout; the total is what stopped it
+    err = [line for line in capsys.readouterr().err.splitlines() if not line.startswith("pig.npz  ")]
+    assert len(err) == 2 and err[1] == "1 of 1 categories failed", err  # no traceback
+    assert err[0].startswith("error: no complete file from " + server.base_url + "pig.npz within 1.5 s "
+                             "(--max_seconds)"), err
+    assert not (out / "pig.npz").exists()
+    if where == "body":  # what arrived is kept for a rerun to resume
+        assert 5 <= os.path.getsize(out / "pig.npz.part") < 1000
+
+
+def bomb_npz(path, points):
+    """A sketch-rnn file whose one training sketch has `points` zero rows: tiny compressed."""
+    arr = np.empty(1, object)
+    arr[0] = np.zeros((points, 3), np.int16)
+    small = np.empty(1, object)
+    small[0] = np.array([[1, 2, 0], [3, 4, 1]], np.int16)
+    np.savez_compressed(path, train=arr, valid=small, test=small)
+
+
+def test_a_decompression_bomb_is_moved_to_rejected(server, tmp_path, capsys, monkeypatch):
+    # 600 kB inside, 1 kB on the wire (the issue's 200M x 3 sketch, scaled to the limit below):
+    # within 8x --max_mb, over safe_npz's limit on what one file may expand to.
+    bomb_npz(os.path.join(server.root, "pig.npz"), 100_000)
+    assert os.path.getsize(os.path.join(server.root, "pig.npz")) < 5_000
+    monkeypatch.setattr(safe_npz, "MAX_BYTES", 200_000)
+    out = tmp_path / "out"
+    assert run(server, out, "--categories", "pig", "--max_mb", "1") == 1
+    err = capsys.readouterr().err
+    assert "downloaded file rejected" in err and "more than the limit of 200,000" in err
+    assert "split 'train'" in err and "Traceback" not in err
+    assert sorted(os.listdir(out)) == ["pig.npz.rejected"]  # a rerun fetches anew, never resumes it
+
+
+def test_a_file_too_large_for_memory_is_rejected(server, tmp_path, capsys, monkeypatch):
+    write_npz(os.path.join(server.root, "pig.npz"), 13)
+
+    def out_of_memory(path):
+        raise MemoryError
+
+    monkeypatch.setattr(safe_npz, "check_file", out_of_memory)
+    out = tmp_path / "out"
+    assert run(server, out, "--categories", "pig") == 1
+    assert "too large to check in this machine's memory" in capsys.readouterr().err
+    assert sorted(os.listdir(out)) == ["pig.npz.rejected"]
+
+
+@pytest.mark.parametrize("out, problem", [("FILE", "is a file, not a folder"),
+                                          ("FILE/sub", "cannot create the folder"),
+                                          ("/proc/1/x", "cannot create the folder")])
+def test_an_unusable_out_is_one_error_line(tmp_path, capsys, out, problem):
+    (tmp_path / "FILE").write_bytes(b"user data")
+    out = out.replace("FILE", str(tmp_path / "FILE"))
+    assert dq.main(["--categories", "pig", "--out", out, "--base_url", "http://127.0.0.1:9/"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: {out}: {problem}"), err
+    assert (tmp_path / "FILE").read_bytes() == b"user data"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--categories", ""], "--categories names no category (got '')"),
+    (["--categories", " , "], "--categories names no category (got ' , ')"),
+    (["--categories", "pig", "--max_seconds", "0"], "--max_seconds must be a positive number, got 0"),
+    (["--categories", "pig", "--timeout", "-1"], "--timeout must be a positive number, got -1"),
+])
+def test_a_command_line_that_fetches_nothing_is_a_usage_error(tmp_path, capsys, args, message):
+    assert dq.main([*args, "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: {message}"), err
+    assert not (tmp_path / "out").exists()

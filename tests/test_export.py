@@ -207,5 +207,36 @@ def test_cli_refuses_non_empty_out(tiny_trained_copy):
     run = str(tiny_trained_copy[0])  # a copy: were the refusal missing, the export would write into it
     proc = run_cli("--checkpoint", run, "--out", run)
     assert proc.returncode == 1
-    assert proc.stderr.strip().splitlines() == [
-        f"error: {run}: folder is not empty and holds no earlier export"]
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {run}: holds files sketchgloc did not write (")
+    assert lines[0].endswith("; use an empty folder or pass --overwrite")
+
+
+# ---- issue 21: an export never replaces the user's files ----------------------------------------
+
+PRETRAINED = os.path.join(REPO, "pretrained", "quickdraw4")
+
+
+def test_an_export_records_its_files_so_a_rerun_may_replace_them(exported):
+    import fileio
+
+    out = exported[1]
+    assert {"saved_model.pb", "variables", checkpoints.CONFIG_NAME} <= fileio.read_manifest(out)
+    assert fileio.foreign_files(out) == []
+    export.check_out(out)  # a second export into the same folder is accepted, without --overwrite
+
+
+def test_a_users_saved_model_is_never_replaced(tmp_path, capsys):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "saved_model.pb").write_bytes(b"the user's own SavedModel")
+    (out / "variables").mkdir()
+    with pytest.raises(SystemExit) as exit_:
+        export.main(["--checkpoint", PRETRAINED, "--out", str(out)])
+    assert exit_.value.code == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: {out}: holds files sketchgloc did not write (saved_model.pb, variables); "
+                   "use an empty folder or pass --overwrite"]
+    assert (out / "saved_model.pb").read_bytes() == b"the user's own SavedModel"
+    assert sorted(os.listdir(out)) == ["saved_model.pb", "variables"]  # not even a manifest
+    export.check_out(str(out), overwrite=True)  # what --overwrite allows

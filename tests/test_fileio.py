@@ -74,3 +74,26 @@ def test_writable_dir_problem(tmp_path):
     assert os.path.isdir(tmp_path / "new" / "sub") and not os.listdir(tmp_path / "new" / "sub")
     assert fileio.writable_dir_problem(str(tmp_path / "f")) == f"{tmp_path / 'f'}: is a file, not a folder"
     assert "cannot create the folder" in fileio.writable_dir_problem(str(tmp_path / "f" / "sub"))
+
+
+def test_manifest_problem_and_remove_own_file(tmp_path):
+    folder = str(tmp_path / "f")
+    os.makedirs(folder)
+    (tmp_path / "f" / "a.png").write_text("x")
+    os.mkdir(tmp_path / "f" / "sub")
+    fileio.write_manifest(folder, ["a.png", "sub", "missing.png"])
+    assert fileio.manifest_problem(folder) is None  # evaluate.py's folder lists its setting folders
+    assert "lists 'sub', which is a folder" in fileio.manifest_problem(folder, files_only=True)
+    for bad in ("../a.png", "/etc/passwd", "sub/x", "..", "a\\b"):
+        fileio.write_manifest(folder, ["a.png", bad])
+        assert f"lists {bad!r}, which is not a file name inside" in fileio.manifest_problem(folder)
+        assert f"lists {bad!r}" in fileio.output_folder_problem(folder, overwrite=True)
+    os.symlink(tmp_path / "f" / "a.png", tmp_path / "f" / "link.png")
+    assert fileio.entry_kind(str(tmp_path / "f" / "link.png")) == "a symbolic link"
+    with pytest.raises(ValueError, match="link.png: is a symbolic link"):
+        fileio.remove_own_file(str(tmp_path / "f" / "link.png"))
+    with pytest.raises(ValueError, match="sub: is a folder"):
+        fileio.remove_own_file(str(tmp_path / "f" / "sub"))
+    assert fileio.remove_own_file(str(tmp_path / "f" / "a.png")) is True
+    assert fileio.remove_own_file(str(tmp_path / "f" / "a.png")) is False
+    assert os.path.islink(tmp_path / "f" / "link.png")  # the link itself was never removed

@@ -6,6 +6,7 @@ import sys
 import numpy as np
 import pytest
 
+import fileio
 import retrieval
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -123,3 +124,82 @@ def test_cli_errors_are_one_line(tmp_path):
     proc = run_cli(str(tmp_path), str(tmp_path))
     assert proc.returncode == 1
     assert proc.stderr.strip() == no_config(tmp_path)
+
+
+# ---- issue 21: bad numbers never improve a rank ---------------------------------------------
+
+PRETRAINED = os.path.join(REPO, "pretrained", "quickdraw4")
+SEQ = np.array([[0, 0, 1, 0, 0], [1, 1, 0, 1, 0], [0, 0, 0, 0, 1]], np.float32)
+
+
+class LookupEncoder:
+    """Stands in for the model: sketch k -> gen[k]; a sketch holding NaN gets a NaN code, as the model's."""
+
+    checkpoint = "lookup"
+
+    def __init__(self, gen):
+        self.gen = np.asarray(gen, np.float32)
+
+    def encode(self, sketches, batch_size):
+        return np.array([g if np.isfinite(s).all() else np.full_like(g, np.nan)
+                         for g, s in zip(self.gen, sketches)])
+
+
+def hand_made_samples(folder, n=3):
+    """n originals and generations whose codes are each nearest another sketch's original (Top-1 0)."""
+    import provenance
+    from checkpoints import load_config
+
+    z = load_config(PRETRAINED)[0].z_size
+    orig = np.eye(n, z, dtype=np.float32) * 5
+    os.makedirs(folder, exist_ok=True)
+    for i in range(n):
+        save_pair(folder, 0, i, orig[i], SEQ)
+    fileio.write_json(os.path.join(folder, "sample_meta.json"), provenance.checkpoint_provenance(PRETRAINED))
+    return LookupEncoder(np.roll(orig, 1, axis=0))
+
+
+def test_nan_in_one_code_or_sequence_is_an_error_not_a_perfect_score(tmp_path):
+    folder = str(tmp_path / "s")
+    encoder = hand_made_samples(folder)
+    assert retrieval.run(folder, PRETRAINED, encoder=encoder, verbose=False)["top_1"] == 0.0
+    os.remove(os.path.join(folder, "ret.json"))
+    bad = np.load(os.path.join(folder, "code_0_1.npy"))
+    bad[2] = np.nan
+    np.save(os.path.join(folder, "code_0_1.npy"), bad)
+    with pytest.raises(retrieval.RetrievalError, match=r"code_0_1.npy: code holds non-numeric, NaN or Inf"):
+        retrieval.run(folder, PRETRAINED, encoder=encoder, verbose=False)
+    assert not os.path.exists(os.path.join(folder, "ret.json"))
+
+    folder = str(tmp_path / "t")
+    encoder = hand_made_samples(folder)
+    seq = SEQ.copy()
+    seq[1, 0] = np.inf
+    np.save(os.path.join(folder, "s_0_2.npy"), seq)
+    with pytest.raises(retrieval.RetrievalError, match=r"s_0_2.npy: sequence holds non-numeric, NaN or Inf"):
+        retrieval.run(folder, PRETRAINED, encoder=encoder, verbose=False)
+    # A NaN code from the model itself (finite input) names the generated sketch.
+    encoder.gen[1] = np.nan
+    np.save(os.path.join(folder, "s_0_2.npy"), SEQ)
+    with pytest.raises(retrieval.RetrievalError, match=r"s_0_1.npy: its code is NaN or Inf"):
+        retrieval.run(folder, PRETRAINED, encoder=encoder, verbose=False)
+    assert not os.path.exists(os.path.join(folder, "ret.json"))
+
+
+def test_own_ranks_refuses_non_finite_codes_and_overflowing_distances():
+    orig = np.array([[0, 0], [1, 0], [0, 3]], np.float32)
+    with pytest.raises(ValueError, match="generated code 0 holds NaN"):
+        retrieval.own_ranks(np.array([[np.nan, 0], [1, 0]], np.float32), orig, np.array([0, 1]))
+    orig[1, 0] = np.inf
+    with pytest.raises(ValueError, match="original code 1 holds NaN or Inf"):
+        retrieval.own_ranks(orig[[0, 2]], orig, np.array([0, 2]))
+    huge = np.array([[3e38, -3e38], [-3e38, 3e38]], np.float32)
+    with pytest.raises(ValueError, match="overflow"):
+        retrieval.own_ranks(huge, huge)
+
+
+@pytest.mark.parametrize("value", ["0", "-4"])
+def test_batch_size_below_one_is_one_usage_error(tmp_path, value):
+    proc = run_cli(str(tmp_path), str(tmp_path), f"--batch_size={value}")
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == f"error: --batch_size must be >= 1, got {value}"

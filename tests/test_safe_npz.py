@@ -252,7 +252,7 @@ def test_fuzzed_files_raise_only_user_errors(tmp_path):
             source.write_bytes(_fuzzed_ndjson(rng))
             try:
                 path, sizes, counts = cq.convert([str(source)], str(out_dir), options=cq.Options(),
-                                                 valid=0.2, test=0.2, progress=False)
+                                                 valid=0.2, test=0.2, progress=False, overwrite=True)
                 assert counts.read == counts.converted + counts.too_long + counts.too_short \
                     + counts.not_recognized + counts.bad_total
                 outcomes["ndjson"].add("converted")
@@ -263,3 +263,105 @@ def test_fuzzed_files_raise_only_user_errors(tmp_path):
     # Both outcomes happen, so the corruption is neither always fatal nor always harmless.
     assert outcomes == {"npz": {"loaded", "DataError"}, "ndjson": {"converted", "ConvertError"}}
     assert time.perf_counter() - start < 60
+
+
+# ------------------------------------------------------------------ bombs (issue 21)
+# Every bomb here is small on disk; its size is announced in the zip directory or the .npy
+# header, and the limits are checked there, before anything is decompressed or allocated.
+
+def _npy(header_shape, descr, payload=b""):
+    member = io.BytesIO()
+    np.lib.format.write_array_header_1_0(member, {"descr": descr, "fortran_order": False,
+                                                  "shape": header_shape})
+    return member.getvalue() + payload
+
+
+def _zip(path, members, compression=zipfile.ZIP_DEFLATED):
+    with zipfile.ZipFile(path, "w", compression) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return str(path)
+
+
+def test_a_split_that_is_not_an_object_array_is_refused_from_its_header(tmp_path):
+    # train.npy announces 3.2 GB of float64; only its header is there: the check must come first.
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    write_npz(data_dir / "cat.npz")  # valid and test splits of a real file
+    splits = {name: zipfile.ZipFile(data_dir / "cat.npz").read(name) for name in ("valid.npy", "test.npy")}
+    _zip(data_dir / "cat.npz", {"train.npy": _npy((400_000_000,), "<f8", b"\0" * 16), **splits})
+    with pytest.raises(DataError) as err:
+        utils.load_dataset(str(data_dir), ["cat"])  # what train.py --data_dir calls
+    assert str(err.value) == (f"{data_dir / 'cat.npz'}, split 'train': expected a 1-D object array of "
+                              "[N,3] sketches, got float64 array of shape (400000000,)")
+
+
+def _lying_directory(path, member, size):
+    """Patch the zip directory so that `member` announces `size` decompressed bytes."""
+    data = bytearray(open(path, "rb").read())
+    pos = data.index(b"PK\x01\x02")  # central directory entries; the name starts at byte 46
+    while data[pos + 46:pos + 46 + len(member)] != member.encode():
+        pos = data.index(b"PK\x01\x02", pos + 4)
+    data[pos + 24:pos + 28] = size.to_bytes(4, "little")
+    open(path, "wb").write(bytes(data))
+
+
+def test_a_zip_bomb_is_refused_from_the_zip_directory_with_the_default_limit(tmp_path):
+    path = write_npz(tmp_path / "cat.npz")
+    members = {name: zipfile.ZipFile(path).read(name) for name in ("train.npy", "valid.npy", "test.npy")}
+    _zip(path, members)
+    _lying_directory(path, "valid.npy", 3_000_000_000)  # a 2.9 MB file that expands to 3 GB
+    assert zipfile.ZipFile(path).getinfo("valid.npy").file_size == 3_000_000_000
+    start = time.perf_counter()
+    for read, where in ((lambda: safe_npz.read_splits(path, None), "split 'valid'"),
+                        (lambda: safe_npz.read_npz(path), "key 'valid'")):
+        with pytest.raises(DataError) as err:
+            read()
+        assert str(err.value).startswith(f"{path}, {where}: expands to 3,000,00")
+        assert f"more than the limit of {safe_npz.MAX_BYTES:,}" in str(err.value)
+        assert "refused before decompressing" in str(err.value)
+    assert time.perf_counter() - start < 1.0
+
+
+def test_a_sketch_that_expands_past_the_byte_limit_is_refused(tmp_path):
+    # One sketch of 1M x 3 int16 zeros: 6 MB inside, a few kB on disk (the issue's 200M x 3, scaled).
+    path = tmp_path / "cat.npz"
+    np.savez_compressed(path, train=obj_array([np.zeros((1_000_000, 3), np.int16)]),
+                        valid=obj_array([sketch(5)]), test=obj_array([sketch(5)]))
+    assert os.path.getsize(path) < 50_000
+    with pytest.raises(DataError, match=r"cat.npz, split 'train': expands to 6,000,\d+ bytes .* "
+                                        r"limit of 1,000,000 "):
+        safe_npz.read_splits(str(path), None, max_bytes=1_000_000)
+    assert len(safe_npz.read_splits(str(path), None)["train"][0]) == 1_000_000  # within the default
+
+
+def test_one_sketch_referenced_many_times_counts_every_time(tmp_path):
+    # An object array of 300 references to one 10,000-point sketch: 60 kB pickled, 9M values once
+    # the loader copies every one (a pickle bomb). The value budget counts each reference.
+    shared = np.zeros((10_000, 3), np.int16)
+    train = np.empty(300, object)
+    for i in range(300):
+        train[i] = shared
+    path = tmp_path / "cat.npz"
+    np.savez_compressed(path, train=train, valid=obj_array([sketch(5)]), test=obj_array([sketch(5)]))
+    assert os.path.getsize(path) < 50_000
+    with pytest.raises(DataError, match=r"cat.npz, split 'train': holds more than 1,000,000 array values"):
+        safe_npz.read_splits(str(path), None, max_values=1_000_000)
+    with pytest.raises(DataError, match=r"key 'train': holds more than 1,000,000 array values"):
+        safe_npz.read_npz(str(path), max_values=1_000_000)
+    assert len(safe_npz.read_splits(str(path), None, max_values=10_000_000)["train"]) == 300
+    # Nested lists referenced many times are counted the same way.
+    rows = [[0, 0, 1]] * 10_000
+    listed = np.empty(300, object)
+    for i in range(300):
+        listed[i] = rows
+    np.savez_compressed(path, train=listed, valid=obj_array([sketch(5)]), test=obj_array([sketch(5)]))
+    with pytest.raises(DataError, match="holds more than 1,000,000 array values"):
+        safe_npz.read_splits(str(path), None, max_values=1_000_000)
+
+
+def test_a_plain_array_past_the_value_limit_is_refused_before_it_is_read(tmp_path):
+    path = _zip(tmp_path / "x.npz", {"big.npy": _npy((2_000_000,), "|u1", bytes(2_000_000))})
+    with pytest.raises(DataError, match=r"x.npz, key 'big': holds more than 1,000,000 array values"):
+        safe_npz.read_npz(path, max_values=1_000_000)
+    assert safe_npz.read_npz(path)["big"].shape == (2_000_000,)

@@ -99,8 +99,13 @@ def test_rerun_removes_only_what_the_earlier_run_wrote(tiny_run, samples, tmp_pa
     shutil.copytree(samples, out)
     fileio.write_json(os.path.join(out, "ret.json"), {"stale": True})
     fileio.add_to_manifest(out, ["ret.json"])
+    # A hard link from an earlier output to a file elsewhere: the rerun must not write through it.
+    elsewhere = tmp_path / "elsewhere.png"
+    os.link(os.path.join(out, "0_0.png"), elsewhere)
+    before = elsewhere.read_bytes()
     sample_abs.run(sample_settings.settings_with(sample_size=1, sample_output=out, re_scale=0.1,
                                                  checkpoint_path=tiny_run, demo=True))
+    assert elsewhere.read_bytes() == before and os.stat(elsewhere).st_nlink == 1
     names = set(os.listdir(out))
     assert "s_0_1.npy" not in names and "0_1.png" not in names  # stale sketches of sample_size 2
     assert "ret.json" not in names  # scored the earlier sketches
@@ -313,3 +318,92 @@ def test_exported_encode_strokes_rejects_non_finite_input(tiny_run, tmp_path):
     strokes[1, 2, 0] = np.nan
     with pytest.raises(tf.errors.InvalidArgumentError, match="encode_strokes: input 'strokes' holds NaN"):
         loaded.signatures["encode_strokes"](strokes=tf.constant(strokes), lengths=lengths)
+
+
+# ------------------------------------------------ issue 21: crafted manifests and links in sample folders
+
+PRETRAINED = os.path.join(REPO, "pretrained", "quickdraw4")
+
+
+def tree_hashes(root) -> dict:
+    """{relative path: sha256 or 'link -> target'} of everything under root."""
+    out = {}
+    for base, dirs, files in os.walk(root):
+        for name in dirs + files:
+            path = os.path.join(base, name)
+            rel = os.path.relpath(path, root)
+            if os.path.islink(path):
+                out[rel] = "link -> " + os.readlink(path)
+            elif os.path.isfile(path):
+                out[rel] = hashlib.sha256(open(path, "rb").read()).hexdigest()
+    return out
+
+
+def crafted(out, files) -> None:
+    os.makedirs(out, exist_ok=True)
+    fileio.write_json(os.path.join(out, fileio.MANIFEST_NAME), {"written_by": "sketchgloc", "files": files})
+
+
+def sample_cli(out, *extra):
+    """sample_abs.py on the pretrained model and data/ (refused before any data or model is loaded)."""
+    return run_cli("sample_abs.py", "2", "0", out, "0", PRETRAINED, "0", f"--data_dir={REPO}/data", *extra)
+
+
+def test_a_crafted_manifest_removes_nothing_outside_its_folder(tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_bytes(b"the user's")
+    absolute = tmp_path / "elsewhere" / "path.txt"
+    absolute.parent.mkdir()
+    absolute.write_bytes(b"also the user's")
+    out = str(tmp_path / "samples")
+    crafted(out, ["../victim.txt", str(absolute), "0_1.png"])
+    (tmp_path / "samples" / "0_1.png").write_bytes(b"listed, but the manifest is refused")
+    before = tree_hashes(tmp_path)
+    proc = sample_cli(out)
+    one_error_line(proc, fileio.MANIFEST_NAME, "'../victim.txt'", "not a file name inside", "nothing removed")
+    assert tree_hashes(tmp_path) == before
+    # The absolute path alone is refused the same way, also with --overwrite.
+    crafted(out, [str(absolute)])
+    before = tree_hashes(tmp_path)
+    proc = sample_cli(out, "--overwrite")
+    one_error_line(proc, repr(str(absolute)), "not a file name inside")
+    assert tree_hashes(tmp_path) == before
+
+
+@pytest.mark.parametrize("entry, kind", [("sub", "a folder"), ("link.png", "a symbolic link"),
+                                         (".", "not a file name"), ("a/../b", "not a file name"),
+                                         (fileio.MANIFEST_NAME, "not a file name")])
+def test_a_manifest_may_list_only_plain_files_of_its_folder(tmp_path, entry, kind):
+    out = str(tmp_path / "samples")
+    crafted(out, [entry, "0_0.png"])
+    os.mkdir(os.path.join(out, "sub"))
+    (tmp_path / "target.png").write_bytes(b"outside")
+    os.symlink(tmp_path / "target.png", os.path.join(out, "link.png"))
+    (tmp_path / "samples" / "0_0.png").write_bytes(b"listed")
+    before = tree_hashes(tmp_path)
+    settings = sample_settings.settings_with(sample_size=2, sample_output=out, checkpoint_path=PRETRAINED,
+                                             data_dir=os.path.join(REPO, "data"))
+    with pytest.raises(sample_abs.SampleError, match=f"lists {entry!r}, which is {kind}") as err:
+        sample_abs.run(settings)
+    assert len(str(err.value).splitlines()) == 1
+    with pytest.raises(sample_abs.SampleError, match=kind):  # the step that removes files refuses too
+        sample_abs.prepare_output(out, {"0_0.png"}, overwrite=True)
+    assert tree_hashes(tmp_path) == before
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_sample_file_names_that_are_links_are_never_written_through(tmp_path, overwrite):
+    outside = tmp_path / "outside.png"
+    outside.write_bytes(b"the user's picture")
+    out = str(tmp_path / "samples")
+    os.makedirs(out)
+    os.symlink(outside, os.path.join(out, "0_0.png"))
+    if not overwrite:  # listed as ours by an earlier run's manifest
+        crafted(out, ["0_0.png", "s_0_0.npy"])
+    before = tree_hashes(tmp_path)
+    proc = sample_cli(out, *(["--overwrite"] if overwrite else []))
+    one_error_line(proc, out, "0_0.png", "a symbolic link")
+    assert tree_hashes(tmp_path) == before
+    with pytest.raises(sample_abs.SampleError, match="0_0.png: is a symbolic link"):
+        sample_abs.fresh_path(out, "0_0.png")  # what every write of an output goes through
+    assert outside.read_bytes() == b"the user's picture"

@@ -36,6 +36,8 @@ record, ...) are counted by reason and skipped. The converted drawings are
 shuffled with `--seed` and split: `--valid` and `--test` are counts (>= 1) or
 fractions (< 1); the rest is the training split, capped by `--max_train`.
 sketch-rnn's 70000/2500/2500: `--valid 2500 --test 2500 --max_train 70000`.
+An existing `<out_dir>/<category>.npz` is replaced only with `--overwrite`;
+a category name must be a plain file name (no path separators, not '..').
 
     python tools/convert_quickdraw.py full_simplified_cat.ndjson --out_dir data
 """
@@ -513,9 +515,12 @@ def _object_array(sketches: Sequence[np.ndarray]) -> np.ndarray:
 
 def convert(paths: Sequence[str], out_dir: str, category: str | None = None,
             options: Options | None = None, seed: int = 0, valid: float = 2500,
-            test: float = 2500, max_train: int = 0,
-            progress: bool = True) -> tuple[str, dict[str, int], Counts]:
-    """Convert QuickDraw files to `out_dir/<category>.npz`; returns (path, split sizes, counts)."""
+            test: float = 2500, max_train: int = 0, progress: bool = True,
+            overwrite: bool = False) -> tuple[str, dict[str, int], Counts]:
+    """Convert QuickDraw files to `out_dir/<category>.npz`; returns (path, split sizes, counts).
+
+    An existing output file is replaced only with `overwrite`.
+    """
     paths = list(paths)
     if not paths:
         raise ConvertError("no input files")
@@ -527,8 +532,9 @@ def convert(paths: Sequence[str], out_dir: str, category: str | None = None,
         if len(names) > 1:
             raise ConvertError(f"inputs name different categories {sorted(names)}; give --category")
         category = names.pop()
+    check_category(category)
     out = os.path.join(out_dir, category + ".npz")
-    _check_output(out_dir, out)  # before reading: a bad --out_dir must not cost the conversion
+    _check_output(out_dir, out, overwrite)  # before reading: a bad --out_dir must not cost the conversion
     sketches, counts = convert_files(paths, options or Options(), progress)
     _check_converted(paths, counts)
     try:
@@ -539,13 +545,22 @@ def convert(paths: Sequence[str], out_dir: str, category: str | None = None,
     return out, {k: len(parts[k]) for k in SPLITS}, counts
 
 
-def _check_output(out_dir: str, out: str) -> None:
+def check_category(category: str) -> None:
+    """ConvertError unless the category makes a file name directly inside --out_dir."""
+    if not fileio.plain_name(category) or category.startswith("."):
+        raise ConvertError(f"bad category name {category!r}: the output must be a file directly inside "
+                           "--out_dir (no path separators, not starting with '.')")
+
+
+def _check_output(out_dir: str, out: str, overwrite: bool = False) -> None:
     """ConvertError unless `out` can be written into `out_dir` (created when missing)."""
     problem = fileio.writable_dir_problem(out_dir)
     if problem:
         raise ConvertError(problem)
     if os.path.isdir(out):
         raise ConvertError(f"{out}: is a folder, not a file")
+    if os.path.lexists(out) and not overwrite:
+        raise ConvertError(f"{out}: exists; not replaced (pass --overwrite to replace it)")
 
 
 def _check_converted(paths: Sequence[str], counts: Counts) -> None:
@@ -605,6 +620,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="count, or fraction if < 1 (default: 2500)")
     p.add_argument("--max_train", type=int, default=0,
                    help="cap of the train split; 0: the rest (default: 0)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing <category>.npz")
     p.add_argument("--quiet", action="store_true", help="no progress line")
     return p
 
@@ -615,7 +631,8 @@ def main(argv: list[str] | None = None) -> int:
     options = Options(args.epsilon, args.max_len, args.recognized_only, args.normalize)
     try:
         out, sizes, counts = convert(args.inputs, args.out_dir, args.category, options, args.seed,
-                                     args.valid, args.test, args.max_train, not args.quiet)
+                                     args.valid, args.test, args.max_train, not args.quiet,
+                                     args.overwrite)
     except ConvertError as err:
         if err.counts is not None:
             print(report(err.counts, options), file=sys.stderr)

@@ -10,8 +10,11 @@ then the project's `.npz` checks of `safe_npz.py`) before it is renamed into
 place, so `--out` only ever receives complete, readable files. A file already
 in `--out` is never replaced: it is skipped when it passes the checks and
 reported when it does not. The server is not trusted: only http(s) URLs,
-timeouts, a size limit, and the loader's own unpickler, which rebuilds numpy
-arrays only (`safe_npz.read_npz`). Standard library `urllib` only.
+a timeout per network wait and a total time per file (`--max_seconds`; a
+server that sends a byte now and then cannot hold a download longer), a size
+limit, the loader's own unpickler, which rebuilds numpy arrays only
+(`safe_npz.read_npz`), and its limits on what a file may expand to. A file
+that fails the checks is moved to `<file>.rejected`. Standard library `urllib` only.
 """
 from __future__ import annotations
 
@@ -20,7 +23,9 @@ import dataclasses
 import http.client
 import os
 import re
+import socket
 import sys
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -33,6 +38,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 import cli  # noqa: E402
+import fileio  # noqa: E402
 import hparams  # noqa: E402
 from errors import UserError  # noqa: E402
 import safe_npz  # noqa: E402
@@ -52,10 +58,11 @@ class TooLarge(DownloadError):
 
 @dataclasses.dataclass(frozen=True)
 class Limits:
-    """What the untrusted server is allowed: bytes per file and seconds per network wait."""
+    """What the untrusted server is allowed: bytes per file, seconds per network wait and per file."""
 
     max_bytes: int
     timeout: float
+    max_seconds: float = 3600.0
 
 
 # ------------------------------------------------------------------ names and URLs
@@ -156,15 +163,102 @@ class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
-_OPENER = urllib.request.build_opener(_HttpOnlyRedirects)
+class Watchdog:
+    """Shuts the sockets of one download when its time is up.
+
+    The timeout of a socket bounds each wait, not their sum: a server sending a
+    byte every few seconds (headers or body) would hold a download for days.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds, self.expired = seconds, False
+        self._sockets: list = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> "Watchdog":
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._timer.cancel()
+
+    def register(self, sock: socket.socket) -> None:
+        """Watch a connected socket (shut at once when the time is already up)."""
+        with self._lock:
+            self._sockets.append(sock)
+            if self.expired:
+                _shut(sock)
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            for sock in self._sockets:
+                _shut(sock)
 
 
-def _request(url: str, offset: int, timeout: float) -> http.client.HTTPResponse:
+def _shut(sock: socket.socket) -> None:
+    """Wake any thread blocked on the socket: its reads return at once."""
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+class _WatchedHTTPConnection(http.client.HTTPConnection):
+    watchdog: Optional[Watchdog] = None
+
+    def connect(self) -> None:
+        super().connect()
+        if self.watchdog is not None:
+            self.watchdog.register(self.sock)
+
+
+class _WatchedHTTPSConnection(http.client.HTTPSConnection):
+    watchdog: Optional[Watchdog] = None
+
+    def connect(self) -> None:
+        super().connect()
+        if self.watchdog is not None:
+            self.watchdog.register(self.sock)
+
+
+def _watched(cls: type, watchdog: Watchdog):
+    """A connection factory for urllib's do_open whose sockets the watchdog can shut."""
+    def make(host: str, **kwargs) -> http.client.HTTPConnection:
+        conn = cls(host, **kwargs)
+        conn.watchdog = watchdog
+        return conn
+    return make
+
+
+class _WatchedHTTPHandler(urllib.request.HTTPHandler):
+    def __init__(self, watchdog: Watchdog) -> None:
+        super().__init__()
+        self.watchdog = watchdog
+
+    def http_open(self, req):
+        return self.do_open(_watched(_WatchedHTTPConnection, self.watchdog), req)
+
+
+class _WatchedHTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, watchdog: Watchdog) -> None:
+        super().__init__()
+        self.watchdog = watchdog
+
+    def https_open(self, req):
+        return self.do_open(_watched(_WatchedHTTPSConnection, self.watchdog), req, context=self._context)
+
+
+def _request(url: str, offset: int, timeout: float, watchdog: Watchdog) -> http.client.HTTPResponse:
     """GET `url`, asking for the bytes from `offset` on when resuming."""
     headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
     if offset:
         headers["Range"] = f"bytes={offset}-"
-    return _OPENER.open(urllib.request.Request(url, headers=headers), timeout=timeout)
+    opener = urllib.request.build_opener(_HttpOnlyRedirects, _WatchedHTTPHandler(watchdog),
+                                         _WatchedHTTPSHandler(watchdog))
+    return opener.open(urllib.request.Request(url, headers=headers), timeout=timeout)
 
 
 def _int_header(value: Optional[str], what: str) -> Optional[int]:
@@ -238,10 +332,26 @@ def _receive(resp: http.client.HTTPResponse, offset: int, part: str, limits: Lim
 
 
 def fetch(url: str, part: str, limits: Limits, stream: IO[str]) -> int:
-    """Download `url` into `part`, resuming from its current size; returns the final size."""
+    """Download `url` into `part` (resuming from its size) within limits.max_seconds; returns the size."""
+    with Watchdog(limits.max_seconds) as watchdog:
+        try:
+            size = _fetch(url, part, limits, stream, watchdog)
+        except (DownloadError, OSError, http.client.HTTPException, urllib.error.URLError) as err:
+            if not watchdog.expired or isinstance(err, TooLarge):
+                raise
+        else:
+            # A shut socket reads as a clean end: cut headers end the headers, a body without
+            # Content-Length just stops. Whatever came is not known to be the whole file.
+            if not watchdog.expired:
+                return size
+    raise DownloadError(f"no complete file from {url} within {limits.max_seconds:g} s (--max_seconds); "
+                        f"what arrived is kept in {part}: run again to resume")
+
+
+def _fetch(url: str, part: str, limits: Limits, stream: IO[str], watchdog: Watchdog) -> int:
     offset = os.path.getsize(part) if os.path.exists(part) else 0
     try:
-        resp = _request(url, offset, limits.timeout)
+        resp = _request(url, offset, limits.timeout, watchdog)
     except urllib.error.HTTPError as err:
         if err.code != 416 or not offset:
             raise
@@ -249,7 +359,7 @@ def fetch(url: str, part: str, limits: Limits, stream: IO[str]) -> int:
         if _unsatisfiable_total(err.headers.get("Content-Range")) == offset:
             return offset
         os.remove(part)
-        return fetch(url, part, limits, stream)
+        return _fetch(url, part, limits, stream, watchdog)
     try:
         with resp:
             done, end = _receive(resp, offset, part, limits, stream)
@@ -280,6 +390,8 @@ def check_npz(path: str, max_bytes: int) -> int:
         raise DownloadError(str(err)) from None
     except zipfile.BadZipFile as err:
         raise DownloadError(f"not a sketch .npz archive ({err})") from None
+    except MemoryError:  # safe_npz's limits are generous; a file they pass may still not fit here
+        raise DownloadError("too large to check in this machine's memory") from None
 
 
 # ------------------------------------------------------------------ one category
@@ -352,24 +464,42 @@ def parse_args(argv: Optional[list]) -> argparse.Namespace:
     parser.add_argument("--out", required=True, help="folder for the .npz files (created if absent)")
     parser.add_argument("--base_url", default=DEFAULT_BASE_URL, help="where <category>.npz files are")
     parser.add_argument("--max_mb", type=float, default=1024.0, help="refuse files larger than this")
-    parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the server")
+    parser.add_argument("--timeout", type=float, default=60.0,
+                        help="seconds to wait for the server at each step (connecting, each read)")
+    parser.add_argument("--max_seconds", type=float, default=3600.0,
+                        help="seconds one file may take in all; the part is kept for a rerun to resume")
     return parser.parse_args(argv)
+
+
+def check_args(args: argparse.Namespace) -> list:
+    """The categories to fetch; DownloadError for a command line that cannot be run."""
+    check_base_url(args.base_url)
+    for name in ("max_mb", "timeout", "max_seconds"):
+        value = getattr(args, name)
+        if not value > 0 or value == float("inf"):
+            raise DownloadError(f"--{name} must be a positive number, got {value:g}")
+    if args.dataset is not None:
+        return dataset_categories(args.dataset)
+    categories = [c.strip() for c in args.categories.split(",") if c.strip()]
+    if not categories:
+        raise DownloadError(f"--categories names no category (got {args.categories!r}); "
+                            "give comma-separated names, e.g. 'pig,alarm clock'")
+    return categories
 
 
 def main(argv: Optional[list] = None) -> int:
     """Download every requested category; 0 if all succeeded, 1 if any failed, 2 on bad arguments."""
     args = parse_args(argv)
     try:
-        check_base_url(args.base_url)
+        categories = check_args(args)
     except DownloadError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    if args.dataset is not None:
-        categories = dataset_categories(args.dataset)
-    else:
-        categories = [c.strip() for c in args.categories.split(",") if c.strip()]
-    limits = Limits(max_bytes=int(args.max_mb * 1e6), timeout=args.timeout)
-    os.makedirs(args.out, exist_ok=True)
+    problem = fileio.writable_dir_problem(args.out)  # a file, /proc/..., a read-only mount
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 1
+    limits = Limits(max_bytes=int(args.max_mb * 1e6), timeout=args.timeout, max_seconds=args.max_seconds)
     failed = 0
     for category in categories:
         try:

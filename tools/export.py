@@ -1,6 +1,11 @@
 """Export a trained SketchGloc as a TensorFlow SavedModel that needs only TensorFlow to run.
 
-    python tools/export.py --checkpoint DIR [--ckpt_id 0] --out EXPORT_DIR
+    python tools/export.py --checkpoint DIR [--ckpt_id 0] --out EXPORT_DIR [--overwrite]
+
+EXPORT_DIR must be empty or hold only an earlier export (its
+`.sketchgloc_manifest.json` lists what sketchgloc wrote there, which is
+replaced); a folder holding other files, e.g. a SavedModel of the user's, is
+refused unless --overwrite is given.
 
 `m = tf.saved_model.load(EXPORT_DIR)` works without this repository. Every
 coordinate is in normalised units: multiply by `scale_factor` (in
@@ -46,19 +51,20 @@ if TYPE_CHECKING:  # TensorFlow is imported late so that a bad --checkpoint fail
     import tensorflow as tf
 
 SIGNATURES = ("encode", "encode_strokes", "generate", "generate_max_len")
+# What tf.saved_model.save writes into a folder, and the config written beside it.
+EXPORT_NAMES = ("saved_model.pb", "fingerprint.pb", "variables", "assets", checkpoints.CONFIG_NAME)
 
 
 class ExportError(errors.UserError):
     """A bad --out folder; the message is one line."""
 
 
-def check_out(out: str) -> None:
-    """Refuse a non-empty --out folder unless it holds an earlier export (replaced), or an unwritable one."""
-    if os.path.isfile(out):
-        raise ExportError(f"{out}: is a file, not a folder")
-    if os.path.isdir(out) and os.listdir(out) and not os.path.isfile(os.path.join(out, "saved_model.pb")):
-        raise ExportError(f"{out}: folder is not empty and holds no earlier export")
-    problem = fileio.writable_dir_problem(out)  # before the model is built and traced
+def check_out(out: str, overwrite: bool = False) -> None:
+    """Refuse an unwritable --out, or one holding files sketchgloc did not write there (unless `overwrite`).
+
+    Files listed in the folder's manifest are an earlier export's and are replaced.
+    """
+    problem = fileio.output_folder_problem(out, overwrite)  # before the model is built and traced
     if problem:
         raise ExportError(problem)
 
@@ -185,18 +191,22 @@ def build_module(model: tf.Module, scale_factor: float) -> tuple:
     return module, signatures
 
 
-def export(checkpoint: str, out: str, ckpt_id: int = 0) -> str:
+def export(checkpoint: str, out: str, ckpt_id: int = 0, overwrite: bool = False) -> str:
     """Write the SavedModel and model_config.json of a training folder's checkpoint to `out`."""
     hps, extras, _ = checkpoints.check_folder(checkpoint, ckpt_id)
-    check_out(out)
+    check_out(out, overwrite)
     import tensorflow as tf
 
     import inference
 
     model, hps, extras, _ = inference.load_model(checkpoint, ckpt_id)
     module, signatures = build_module(model, float(extras["scale_factor"]))
+    before = set(os.listdir(out))
+    # Recorded first, so that an interrupted export is still recognised as ours.
+    fileio.add_to_manifest(out, EXPORT_NAMES)
     tf.saved_model.save(module, out, signatures=signatures)
     hparams_lib.save(hps, os.path.join(out, checkpoints.CONFIG_NAME), **extras)
+    fileio.add_to_manifest(out, set(os.listdir(out)) - before - {fileio.MANIFEST_NAME})
     return out
 
 
@@ -213,8 +223,11 @@ def checkpoint_parser(doc: str, out_help: str) -> argparse.ArgumentParser:
 def main(argv: list | None = None) -> int:
     """CLI: print the export folder; `error: ...` on stderr and exit status 1 on a user error."""
     parser = checkpoint_parser(__doc__, "folder for the SavedModel")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="write into a folder holding files sketchgloc did not write there "
+                             "(files of the export's names are replaced)")
     args = parser.parse_args(argv)
-    print(export(args.checkpoint, args.out, args.ckpt_id))
+    print(export(args.checkpoint, args.out, args.ckpt_id, args.overwrite))
     return 0
 
 
