@@ -206,8 +206,8 @@ def test_collector_knows_both_kinds_of_command_line(defined_flags):
     assert defined_flags["train.py"]["kind"] == "absl"
     assert {"log_root", "hparams", "cpu_layout"} <= set(defined_flags["train.py"]["flags"])
     assert "cpu_layout" in defined_flags["train.py"]["booleans"]
-    assert defined_flags["tools/export.py"] == {"kind": "argparse", "booleans": [],
-                                                "flags": ["checkpoint", "ckpt_id", "help", "out"]}
+    export = ["checkpoint", "ckpt_id", "help", "out", "overwrite"]
+    assert defined_flags["tools/export.py"] == {"kind": "argparse", "booleans": [], "flags": export}
     # Each script's flags are its own: evaluate's --classifier is not train.py's.
     assert "classifier" not in defined_flags["train.py"]["flags"]
 
@@ -267,7 +267,7 @@ def test_links_point_to_existing_files():
 
 def test_python_snippets_define_every_name_they_use():
     # The export snippet once used `padded_stroke3` and `lengths` without defining them.
-    blocks = [body for lang, body in code_blocks(read(README)) if lang == "python"]
+    blocks = [body for path in [README] + DOCS for lang, body in code_blocks(read(path)) if lang == "python"]
     assert blocks
     for body in blocks:
         tree = ast.parse(body)
@@ -283,7 +283,8 @@ def test_python_snippets_define_every_name_they_use():
 
 def test_export_snippet_normalises_its_input():
     # Raw coordinates give wrong codes without an error: the snippet must divide by scale_factor.
-    body = next(b for lang, b in code_blocks(read(README)) if lang == "python" and "encode_strokes" in b)
+    body = next(b for path in [README] + DOCS for lang, b in code_blocks(read(path))
+                if lang == "python" and "encode_strokes" in b)
     assert "scale_factor" in body and re.search(r"/=\s*scale\b", body)
 
 
