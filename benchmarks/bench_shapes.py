@@ -21,7 +21,6 @@ import sys
 import time
 import warnings
 
-import numpy as np
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
