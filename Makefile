@@ -38,3 +38,12 @@ lint: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .cache $(DEMO_DIR)
+
+.PHONY: device-check bench-shapes
+# On a GPU machine (fresh clone): install the GPU build, train/sample/score, measure; < 8 minutes.
+device-check:
+	bash benchmarks/device_check.sh
+
+# Distinct padded batch shapes (programs XLA compiles) over an epoch, with and without shape_buckets.
+bench-shapes: $(STAMP)
+	$(PY) benchmarks/bench_shapes.py --shape_buckets 4,8
