@@ -145,7 +145,10 @@ def main(argv: list | None = None) -> dict:
     targets = tf.zeros([batch, steps + 1, 5])
     y = tf.zeros([batch, hps.z_size])
     fn = decoder_grad_fn(net, hps)
-    out = {"hparams": args.hparams, "decoder": hps.dec_model, "dec_rnn_size": hps.dec_rnn_size}
+    gpus = [tf.config.experimental.get_device_details(g).get("device_name", g.name)
+            for g in tf.config.list_physical_devices("GPU")]
+    out = {"hparams": args.hparams, "decoder": hps.dec_model, "dec_rnn_size": hps.dec_rnn_size,
+           "tensorflow": tf.__version__, "gpus": gpus, "xla_backend": "gpu" if gpus else "cpu"}
     concrete = tf.function(fn).get_concrete_function(targets, y)
     out["graph_while_bodies"] = graph_loop_ops(concrete)
     # Every loop of a training step: the decoder's two and the node encoder's (forward, autodiff).

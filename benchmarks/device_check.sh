@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One unattended check of a GPU machine, in under 8 minutes (docs/PERFORMANCE.md, "GPU"):
 #   1. install the GPU build (make install GPU=1)
-#   2. print the visible GPUs (stops here when there is none)
+#   2. print the GPUs that TensorFlow sees (stops here when there is none) and count the kernels
+#      per decoder step that XLA makes for this device (bench_ops.py)
 #   3. train 20 steps of the `paper` preset on sheep, sample 5 test sketches and score them (Ret)
 #   4. bench_train.py for `paper` and `small` at batch 100 and BIG_BATCH (default 1000): the
 #      default step, jit_compile=True with shape_buckets, precision=mixed_bfloat16 and both,
@@ -15,6 +16,8 @@
 #
 # PRESETS and BATCHES (space-separated) replace the benchmark matrix; the dry run measures only
 # `paper` (with tiny sizes) at batch 10: the same commands, one process fewer of each kind.
+# INSTALL=0 skips step 1 and PY=/path/to/python uses an interpreter that already has TensorFlow
+# (a machine without access to PyPI).
 set -u -o pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,7 +30,8 @@ esac
 
 START=$(date +%s)
 BUDGET_S=${BUDGET_S:-470}
-PY=.venv/bin/python
+PY=${PY:-.venv/bin/python}
+INSTALL=${INSTALL:-1}
 BIG_BATCH=${BIG_BATCH:-1000}
 if [ "$DRY" = 1 ]; then
   # Tiny model and data: the same commands as a real run, in seconds on a CPU.
@@ -83,25 +87,24 @@ step() {
 }
 
 # 1. the GPU build
-if [ "$DRY" = 1 ]; then
-  record install null 0 '"skipped": "dry run"'
+if [ "$DRY" = 1 ] || [ "$INSTALL" = 0 ]; then
+  record install null 0 "\"skipped\": \"$([ "$DRY" = 1 ] && echo dry run || echo INSTALL=0)\""
 else
   step install 300 make install GPU=1
   [ "$RC" = skipped ] || record install "$RC" "$SECONDS_TAKEN"
   if [ "$RC" != 0 ]; then echo "install failed: see $LOG" >&2; exit 1; fi
 fi
 
-# 2. what TensorFlow sees
-step devices 60 "$PY" -c '
-import json, tensorflow as tf
-gpus = tf.config.list_physical_devices("GPU")
-names = [tf.config.experimental.get_device_details(g).get("device_name", g.name) for g in gpus]
-print(json.dumps({"tensorflow": tf.__version__, "gpus": names,
-                  "cuda": tf.sysconfig.get_build_info().get("cuda_version")}))'
-GPU_LINE=$(grep '^{"tensorflow"' "$LOG" | tail -1)
-record devices "$RC" "${SECONDS_TAKEN:-0}" "\"found\": ${GPU_LINE:-null}"
-command -v nvidia-smi >/dev/null 2>&1 && timeout 20 nvidia-smi -L | tee -a "$LOG"
-if [ "$DRY" = 0 ] && ! echo "$GPU_LINE" | grep -q '"gpus": \["'; then
+# 2. what the machine and TensorFlow see, and the kernels per decoder step that XLA makes for
+#    this device (bench_ops.py; docs/PERFORMANCE.md, "GPU")
+command -v nvidia-smi >/dev/null 2>&1 && timeout 20 nvidia-smi -L 2>&1 | tee -a "$LOG"
+step devices 150 "$PY" benchmarks/bench_ops.py --no_flops --hparams="preset=paper$MODEL"
+if [ "$RC" != skipped ]; then
+  LINE=$(grep '^{"hparams"' "$LOG" | tail -1)
+  record devices "$RC" "$SECONDS_TAKEN" "\"result\": ${LINE:-null}"
+  echo "${LINE:-no answer from TensorFlow}" | cut -c1-300
+fi
+if [ "$DRY" = 0 ] && ! echo "${LINE:-}" | grep -q '"gpus": \["'; then
   echo "no GPU visible to TensorFlow: stopping (see $LOG)" >&2; exit 3
 fi
 
@@ -119,11 +122,12 @@ if [ "$RC" != skipped ]; then
   record score "$RC" "$SECONDS_TAKEN" "\"ret\": ${RET:-null}"
 fi
 
-# 4. training speed: each (preset, batch) in one process, its variants measured alternately
-for batch in $BATCHES; do
-  for preset in $PRESETS; do
+# 4. training speed: each (preset, batch) in one process, its variants measured alternately;
+#    `paper` first (the goal's preset), so that a short budget skips `small`
+for preset in $PRESETS; do
+  for batch in $BATCHES; do
     hp="preset=$preset,batch_size=$batch$MODEL"
-    step "bench $preset $batch" 150 "$PY" benchmarks/bench_train.py --hparams="$hp" \
+    step "bench $preset $batch" 120 "$PY" benchmarks/bench_train.py --hparams="$hp" \
       --variants="$VARIANTS" --steps=$STEPS --warmup=$WARMUP --rounds=$ROUNDS
     [ "$RC" = skipped ] && continue
     LINE=$(grep '^{"variants"' "$LOG" | tail -1)

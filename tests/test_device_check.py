@@ -20,8 +20,9 @@ def test_dry_run_records_every_step(tmp_path):
     assert list(steps) == ["install", "devices", "train", "sample", "score", "bench paper 10"]
     assert steps["install"]["skipped"] == "dry run"
     assert all(line["rc"] == 0 for name, line in steps.items() if name != "install"), lines
-    assert steps["devices"]["found"]["tensorflow"]
+    assert steps["devices"]["result"]["tensorflow"] and steps["devices"]["result"]["gpus"] == []
     assert steps["score"]["ret"]["num_generated"] == 2
+    assert steps["devices"]["result"]["xla_while_bodies"][0]["kernels"] > 0
     variants = steps["bench paper 10"]["result"]["variants"]
     assert [v["extra"] for v in variants] == [
         "", "jit_compile=True,shape_buckets=4", "precision=mixed_bfloat16",
