@@ -106,7 +106,6 @@ def epoch_flops(hps, datasets: dict, data_dir: str) -> dict:
     import warnings
 
     import utils
-    from bench_shapes import epoch_shapes  # noqa: F401 (same input path)
     from bench_train import batch_flops
     from train import BatchSource
 
