@@ -44,10 +44,19 @@ lint: $(STAMP)
 clean:
 	rm -rf $(VENV) .cache $(DEMO_DIR)
 
-# Look inside the shipped model (README "Look inside a model"): the page, and the code map.
+# Look inside the shipped model (docs/EXPLORE.md): the page, and the code map.
 .PHONY: serve explore-map
 serve: $(STAMP)
 	$(PY) tools/serve.py --checkpoint pretrained/quickdraw4 --data_dir data
 
 explore-map: $(STAMP)
 	$(PY) tools/explore.py map --checkpoint pretrained/quickdraw4 --data_dir data --out out/explore
+
+.PHONY: device-check bench-shapes
+# On a GPU machine (fresh clone): install the GPU build, train/sample/score, measure; < 8 minutes.
+device-check:
+	bash benchmarks/device_check.sh
+
+# Distinct padded batch shapes (programs XLA compiles) over an epoch, with and without shape_buckets.
+bench-shapes: $(STAMP)
+	$(PY) benchmarks/bench_shapes.py --shape_buckets 4,8

@@ -156,7 +156,7 @@ def resume_candidates(log_root: str) -> list:
 
 LOSSES_NAME = "losses.json"
 # Keys that may change between a run and its resumption.
-RESUMABLE_KEYS = ("num_steps", "save_every", "early_stop_patience", "jit_compile",
+RESUMABLE_KEYS = ("num_steps", "save_every", "early_stop_patience", "jit_compile", "shape_buckets",
                   "learning_rate", "min_learning_rate", "decay_rate")
 # The folder tf.train.Checkpoint writes a checkpoint into before renaming it (`<prefix>_temp`);
 # a kill -9 mid-save leaves it behind.

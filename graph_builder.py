@@ -242,9 +242,27 @@ def caps_loop(sketches: Sequence[np.ndarray]) -> tuple[int, int]:
     return rule(stroke_lengths), rule(stroke_counts)
 
 
+def shape_class(own: Sequence[int], caps: Sequence[int], buckets: int) -> tuple:
+    """Padded sizes of a batch whose axes need `own` sizes: one of `buckets` size classes.
+
+    Class k (1..buckets) pads every axis to ceil(k * cap / buckets); a batch takes the
+    smallest class that fits all its axes. So a run sees at most `buckets` padded
+    shapes per batch size, and XLA (jit_compile) compiles at most that many programs.
+    buckets <= 0 keeps `own`.
+    """
+    own, caps = [int(v) for v in own], [int(v) for v in caps]
+    if any(o > c for o, c in zip(own, caps)):
+        raise ValueError(f"padded sizes {own} exceed their caps {caps}")
+    if buckets <= 0:
+        return tuple(own)
+    k = max(-(-buckets * o // c) for o, c in zip(own, caps))
+    return tuple(-(-k * c // buckets) for c in caps)
+
+
 def build_batch(strokes: Sequence[np.ndarray], labels: Sequence[int], *, max_points: int,
                 max_nodes: int, max_seq_len: int, re_scale: float = 0.0,
-                rng: np.random.Generator | None = None, pad_to_batch: bool = True) -> dict:
+                rng: np.random.Generator | None = None, pad_to_batch: bool = True,
+                shape_buckets: int = 0) -> dict:
     """Batch dict of model.batch_spec() from stroke-3 sketches (normalised units).
 
     points [B, S, W, 2] and piece_lengths [B, S] of the (disrupted) nodes,
@@ -252,17 +270,21 @@ def build_batch(strokes: Sequence[np.ndarray], labels: Sequence[int], *, max_poi
 
     With pad_to_batch the node and point axes are padded to the batch's own longest and the
     time axis to its longest sketch + 1 (one end-of-sketch row for every sketch), else to
-    max_nodes, max_points and max_seq_len.
+    max_nodes, max_points and max_seq_len. shape_buckets > 0 (with pad_to_batch) then
+    rounds the three up to a size class of `shape_class` (caps max_seq_len + 1, max_nodes,
+    max_points); the time rows past the longest sketch + 1 are all zero, so that no loss
+    term sees them (model.reconstruction_losses) and the losses stay those of the unrounded batch.
     """
     flat, lengths = utils.flatten(strokes)
     return build_batch_flat(flat, lengths, labels, max_points=max_points, max_nodes=max_nodes,
                             max_seq_len=max_seq_len, re_scale=re_scale, rng=rng,
-                            pad_to_batch=pad_to_batch)
+                            pad_to_batch=pad_to_batch, shape_buckets=shape_buckets)
 
 
 def build_batch_flat(flat: np.ndarray, lengths: np.ndarray, labels: Sequence[int], *,
                      max_points: int, max_nodes: int, max_seq_len: int, re_scale: float = 0.0,
-                     rng: np.random.Generator | None = None, pad_to_batch: bool = True) -> dict:
+                     rng: np.random.Generator | None = None, pad_to_batch: bool = True,
+                     shape_buckets: int = 0) -> dict:
     """`build_batch` on the flat layout: stroke-3 [N,3] of all sketches plus lengths [B]."""
     lengths = np.asarray(lengths, np.int64)
     if len(lengths) == 0 or lengths.min() < 1:
@@ -274,21 +296,32 @@ def build_batch_flat(flat: np.ndarray, lengths: np.ndarray, labels: Sequence[int
     pen = flat[:, 2] > 0.5
     points = utils.absolute_flat(flat[:, :2], lengths).astype(np.float32)
     encoder_points = utils.disrupt_flat(points, pen, lengths, re_scale, rng)
+    layout = piece_layout(pen, lengths, max_points)
     # +1: the batch's longest sketch gets an end-of-sketch target row too (SPEC §2), as every
     # sketch but the dataset's longest does when padding to max_seq_len.
-    seq_len = int(lengths.max()) + 1 if pad_to_batch else int(max_seq_len)
-    batch = _encoder_inputs(encoder_points, pen, lengths, max_points, max_nodes, pad_to_batch)
-    batch["targets"] = _targets(points, pen, lengths, seq_len)
+    end_rows = int(lengths.max()) + 1 if pad_to_batch else int(max_seq_len)
+    caps = (int(max_seq_len) + 1, int(max_nodes), int(max_points))
+    own = (end_rows,) + _node_sizes(layout, len(pen), max_nodes)
+    seq_len, size, width = (shape_class(own, caps, shape_buckets) if pad_to_batch
+                            else (end_rows, max_nodes, max_points))
+    batch = _encoder_inputs(encoder_points, layout, lengths, max_nodes, size, width)
+    batch["targets"] = _targets(points, pen, lengths, seq_len, end_rows)
     batch["labels"] = np.asarray(labels, np.int32)
     return batch
 
 
-def _encoder_inputs(points: np.ndarray, pen: np.ndarray, lengths: np.ndarray,
-                    max_points: int, max_nodes: int, pad_to_batch: bool) -> dict:
-    """points, piece_lengths and relations of a flat batch."""
-    layout = piece_layout(pen, lengths, max_points)
+def _node_sizes(layout: dict, num_points: int, max_nodes: int) -> tuple[int, int]:
+    """(nodes, points per node) of a batch's longest: its own node and point axis sizes."""
+    start = layout["piece_start"]
+    kept = layout["index_in_sketch"][start] < max_nodes
+    node_lengths = np.diff(start, append=num_points)[kept]
+    return int(np.minimum(layout["counts"], max_nodes).max()), int(node_lengths.max(initial=1))
+
+
+def _encoder_inputs(points: np.ndarray, layout: dict, lengths: np.ndarray, max_nodes: int,
+                    size: int, width: int) -> dict:
+    """points [B, size, width, 2], piece_lengths and relations of a flat batch (nodes of `layout`)."""
     num_nodes = np.minimum(layout["counts"], max_nodes)
-    size = int(num_nodes.max()) if pad_to_batch else int(max_nodes)
     batch_size = len(lengths)
     sketch = np.repeat(np.arange(batch_size), lengths)
     node = layout["index_in_sketch"]
@@ -298,8 +331,7 @@ def _encoder_inputs(points: np.ndarray, pen: np.ndarray, lengths: np.ndarray,
     start = layout["piece_start"]
     piece_kept = kept[start]
     piece_slot = slot[start][piece_kept]
-    node_lengths = np.diff(start, append=len(pen))[piece_kept]
-    width = int(node_lengths.max(initial=1)) if pad_to_batch else int(max_points)
+    node_lengths = np.diff(start, append=len(points))[piece_kept]
     piece_lengths = np.zeros(batch_size * size, np.int32)
     piece_lengths[piece_slot] = node_lengths
 
@@ -316,8 +348,14 @@ def _encoder_inputs(points: np.ndarray, pen: np.ndarray, lengths: np.ndarray,
     }
 
 
-def _targets(points: np.ndarray, pen: np.ndarray, lengths: np.ndarray, seq_len: int) -> np.ndarray:
-    """Undisturbed absolute 5-D sequences [B, seq_len+1, 5] with S0 prepended (METHOD.md §2)."""
+def _targets(points: np.ndarray, pen: np.ndarray, lengths: np.ndarray, seq_len: int,
+             end_rows: int | None = None) -> np.ndarray:
+    """Undisturbed absolute 5-D sequences [B, seq_len+1, 5] with S0 prepended (METHOD.md §2).
+
+    Rows after a sketch's points are end-of-sketch rows (p3 = 1) up to row `end_rows`
+    (default seq_len); rows past it are shape padding, all zero.
+    """
+    end_rows = seq_len if end_rows is None else end_rows
     batch_size = len(lengths)
     rows = np.zeros((len(points), 5), np.float32)
     rows[:, :2] = points
@@ -328,7 +366,8 @@ def _targets(points: np.ndarray, pen: np.ndarray, lengths: np.ndarray, seq_len: 
                                              - utils.offsets(lengths) + 1, lengths)
     targets = np.zeros((batch_size, seq_len + 1, 5), np.float32)
     targets[:, 0, 2] = 1.0
-    targets[:, :, 4] = np.arange(seq_len + 1)[None, :] > lengths[:, None]
+    steps = np.arange(seq_len + 1)[None, :]
+    targets[:, :, 4] = (steps > lengths[:, None]) & (steps <= end_rows)
     targets.reshape(-1, 5)[row] = rows
     return targets
 
@@ -336,12 +375,16 @@ def _targets(points: np.ndarray, pen: np.ndarray, lengths: np.ndarray, seq_len: 
 def iterate_batches(split: utils.Split, hps: object, rng: np.random.Generator, *, training: bool,
                     re_scale: float, shuffle: bool, max_seq_len: int, max_nodes: int,
                     scale_factor: float, pad_to_batch: bool = True) -> Iterator[dict]:
-    """Full batches (METHOD.md §1-5) of `hps.batch_size`; the last incomplete one is dropped."""
+    """Full batches (METHOD.md §1-5) of `hps.batch_size`; the last incomplete one is dropped.
+
+    `hps.shape_buckets` (0 when absent) rounds the padded sizes up (`shape_class`).
+    """
     flat, lengths = utils.flatten(split.strokes)
     first = utils.offsets(lengths)
     labels = np.asarray(split.labels, np.int32)
     order = rng.permutation(len(lengths)) if shuffle else np.arange(len(lengths))
     size = int(hps.batch_size)
+    buckets = int(getattr(hps, "shape_buckets", 0))
     for b in range(len(lengths) // size):
         idx = order[b * size:(b + 1) * size]
         batch_lengths = lengths[idx]
@@ -353,7 +396,8 @@ def iterate_batches(split: utils.Split, hps: object, rng: np.random.Generator, *
                 hps.augment_stroke_prob, scale_factor)
         yield build_batch_flat(
             batch, batch_lengths, labels[idx], max_points=hps.max_stroke_len + 1, max_nodes=max_nodes,
-            max_seq_len=max_seq_len, re_scale=re_scale, rng=rng, pad_to_batch=pad_to_batch)
+            max_seq_len=max_seq_len, re_scale=re_scale, rng=rng, pad_to_batch=pad_to_batch,
+            shape_buckets=buckets)
 
 
 # ---------------------------------------------------------------------- CLI

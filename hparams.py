@@ -73,6 +73,10 @@ class HParams:
     # Opt-in speed knob (not in the original): sort windows of this many shuffled
     # training batches by sketch length so each batch pads less; 0 = plain shuffling.
     bucket_batches: int = 0
+    # Opt-in (not in the original): round every batch's padded time, node and point sizes up
+    # to one of this many size classes (graph_builder.shape_class), so that jit_compile=True
+    # compiles a bounded number of programs; the losses do not change. 0 = pad to the batch.
+    shape_buckets: int = 0
 
     @classmethod
     def from_dict(cls, values: dict) -> "HParams":
@@ -352,6 +356,7 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "seed": (lambda v: 0 <= v < 2 ** 32, "an integer in [0, 2**32)"),
     "precision": _one_of(PRECISIONS),
     "bucket_batches": _at_least(0),
+    "shape_buckets": _at_least(0),
 }
 
 

@@ -42,14 +42,17 @@ def gmm_log_density(params: dict, x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
 def reconstruction_losses(params: dict, targets: tf.Tensor, training: bool) -> tf.Tensor:
     """METHOD.md §7 per sketch [B]: the summed offset (+1e-6) and pen losses over time."""
     x, y, pen = targets[..., 0], targets[..., 1], targets[..., 2:5]
-    mask = 1.0 - pen[..., 2]
+    # The all-zero rows of shape padding (graph_builder shape_buckets) count in no term:
+    # p1 + p2 (= 1 - p3 on one-hot rows) is 0 there, and so is `row`, which also stops the
+    # pen term's gradient (TF's is softmax - labels, not 0, for all-zero labels).
+    mask = pen[..., 0] + pen[..., 1]
+    row = mask + pen[..., 2]
     log_mix = tf.reduce_logsumexp(params["log_pi"] + gmm_log_density(params, x, y), axis=-1)
     # -log(sum pi N + 1e-6), computed in log space so tiny densities stay finite.
     offset = -tf.math.reduce_logsumexp(
         tf.stack([log_mix, tf.fill(tf.shape(log_mix), math.log(EPSILON))]), axis=0) * mask
     pen_loss = tf.nn.softmax_cross_entropy_with_logits(labels=pen, logits=params["pen_logits"])
-    if not training:
-        pen_loss *= mask
+    pen_loss *= row if training else mask
     return tf.reduce_sum(offset + pen_loss, axis=1)
 
 

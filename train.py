@@ -96,6 +96,9 @@ def run(hparams_text: str, data_dir: str, log_root: str, resume: bool, demo: boo
                                            max_stroke_len=data.max_stroke_len))
     for line in hparams_lib.no_effect_notices(hps):
         print(line, flush=True)
+    if hps.jit_compile and not hps.shape_buckets:
+        print("note: jit_compile=True without shape_buckets compiles a new XLA program for almost every "
+              "batch (each has its own padded shape); shape_buckets=4 bounds them", flush=True)
     from distribute import configure, make_strategy
     # Before TensorFlow executes any op: its thread pools are fixed then.
     shards = configure(hps.batch_size, hps.dec_rnn_size, strategy=strategy) if cpu_layout else 1

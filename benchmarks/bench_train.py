@@ -7,6 +7,14 @@ rows it computes, those of nodes with a neighbour in graph k; decoder over the
 batch's padded time steps, output layer included; element-wise work ignored), times 3
 for forward + backward (the usual 1 + 2 rule). `peak_gflops` is a 2048^3
 float32 matmul timed in the same process; mfu = achieved / peak.
+
+`--variants "jit_compile=True,shape_buckets=4;precision=mixed_bfloat16"` compares
+`--hparams` (variant A, "") with each variant (extra hparams on top of it) in one
+process: every variant gets its own trainer and warm-up (for XLA: the compilations),
+then `--rounds` rounds time `--steps` steps of each in turn (A, B, C, A, B, C, ...),
+so that a change of the machine's load hits all alike. One JSON line: per variant
+the sketches/s of every round, their median, and the shapes first seen (compiled,
+under jit_compile) during the timed rounds, which should be 0.
 """
 from __future__ import annotations
 
@@ -111,6 +119,65 @@ def measure(trainer: Trainer, steps: int, warmup: int) -> dict:
     return {"elapsed": elapsed, "flops": flops, "wait": wait}
 
 
+def device() -> str:
+    """The first GPU's name, else "cpu"."""
+    gpus = tf.config.list_physical_devices("GPU")
+    if not gpus:
+        return "cpu"
+    return tf.config.experimental.get_device_details(gpus[0]).get("device_name", gpus[0].name)
+
+
+def shapes_of(batch) -> tuple:
+    """The shapes of a batch's arrays: one XLA program per distinct value."""
+    return tuple(tuple(v.shape) for v in tf.nest.flatten(batch))
+
+
+def compare(hps, data, variants: list, args, strategy, shards: int) -> dict:
+    """Variants A (hps), B, ... measured alternately after each one's warm-up (see the docstring)."""
+    trainers, iterators, seen, rounds = [], [], [], []
+    with tempfile.TemporaryDirectory() as log_root:
+        for i, extra in enumerate(variants):
+            variant = hparams_lib.parse(extra, base=hps)
+            trainer = Trainer(variant, data, os.path.join(log_root, str(i)), verbose=0,
+                              strategy=strategy, decoder_shards=shards)
+            batches = iter(trainer.train_batches(seed=0, repeat=True))
+            shapes, start = set(), time.perf_counter()
+            record = {"rates": [], "new_shapes": 0}
+            try:
+                for _ in range(args.warmup):
+                    batch = next(batches)
+                    shapes.add(shapes_of(batch))
+                    trainer.train_step(batch).numpy()
+            except tf.errors.OpError as err:  # e.g. an op XLA cannot compile: reported, not fatal
+                record["error"] = f"{type(err).__name__}: {err.message.splitlines()[0]}"
+            record["warmup_s"] = round(time.perf_counter() - start, 1)
+            trainers.append(trainer)
+            iterators.append(batches)
+            seen.append(shapes)
+            rounds.append(record)
+        for _ in range(args.rounds):
+            for trainer, batches, shapes, record in zip(trainers, iterators, seen, rounds):
+                if "error" in record:
+                    continue
+                start = time.perf_counter()
+                for _ in range(args.steps):
+                    batch = next(batches)
+                    key = shapes_of(batch)
+                    record["new_shapes"] += key not in shapes
+                    shapes.add(key)
+                    trainer.train_step(batch).numpy()
+                elapsed = time.perf_counter() - start
+                record["rates"].append(round(args.steps * hps.batch_size / elapsed, 2))
+    out = []
+    for extra, record in zip(variants, rounds):
+        rates = sorted(record["rates"])
+        out.append({"extra": extra, "sketches_per_sec": rates[len(rates) // 2] if rates else None,
+                    "rounds": record["rates"], "warmup_s": record["warmup_s"],
+                    "new_shapes_in_timing": record["new_shapes"],
+                    **({"error": record["error"]} if "error" in record else {})})
+    return {"variants": out}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hparams", default="preset=small")
@@ -122,6 +189,9 @@ def main() -> None:
     parser.add_argument("--strategy", default="default", choices=STRATEGIES)
     parser.add_argument("--no_cpu_layout", action="store_true",
                         help="keep TensorFlow's default threads (train.py --nocpu_layout)")
+    parser.add_argument("--variants", default=None,
+                        help="';'-separated extra hparams measured alternately with --hparams")
+    parser.add_argument("--rounds", type=int, default=3, help="alternations with --variants")
     args = parser.parse_args()
     hps = hparams_lib.parse(args.hparams)
     shards = 1 if args.no_cpu_layout else configure(  # as train.py does
@@ -130,6 +200,15 @@ def main() -> None:
     data, categories = load(args.data_dir, args.categories.split(","), hps)
     hps = hps.replace(categories=categories, max_seq_len=data.max_seq_len,
                       max_strokes_num=data.max_strokes_num, max_stroke_len=data.max_stroke_len)
+    if args.variants is not None:
+        result = compare(hps, data, [""] + args.variants.split(";"), args, strategy, shards)
+        result.update({"hparams": args.hparams, "batch_size": hps.batch_size, "data": ",".join(categories),
+                       "steps": args.steps, "warmup": args.warmup, "device": device(),
+                       "tensorflow": tf.__version__, "cpu_threads": os.cpu_count(),
+                       "decoder_shards": shards,
+                       "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6, 2)})
+        print(json.dumps(result))
+        return
     with tempfile.TemporaryDirectory() as log_root:
         trainer = Trainer(hps, data, log_root, verbose=0, strategy=strategy, decoder_shards=shards)
         result = measure(trainer, args.steps, args.warmup)
@@ -144,7 +223,7 @@ def main() -> None:
         "flops_per_sketch": round(per_sketch), "peak_gflops": round(peak, 1),
         "mfu": round(per_sketch * rate / (peak * 1e9), 4),
         "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6, 2),
-        "cpu_threads": os.cpu_count(), "strategy": args.strategy,
+        "cpu_threads": os.cpu_count(), "strategy": args.strategy, "device": device(),
         "replicas": strategy.num_replicas_in_sync, "decoder_shards": shards,
         "max_stroke_len": hps.max_stroke_len, "max_strokes_num": hps.max_strokes_num,
     }

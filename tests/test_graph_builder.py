@@ -263,6 +263,54 @@ def test_build_batch_without_batch_padding_uses_caps():
     assert seq_lengths(batch)[0] == 20  # the decoder still redraws the whole sketch
 
 
+def test_shape_class_hand_examples():
+    caps = (251, 62, 132)  # sheep: max_seq_len 250 + 1, node cap, points per node
+    assert gb.shape_class((233, 41, 127), caps, 0) == (233, 41, 127)  # off: the batch's own
+    # 4 classes: 233/251 needs class 4 (> 3/4), so every axis takes its 4th size, the cap.
+    assert gb.shape_class((233, 41, 127), caps, 4) == caps
+    # 60/251 and 15/62 fit class 1, 34/132 needs class 2 (> 33): all axes take class 2.
+    assert gb.shape_class((60, 15, 34), caps, 4) == (126, 31, 66)
+    assert gb.shape_class((1, 1, 1), caps, 1) == caps
+    with pytest.raises(ValueError, match="exceed"):
+        gb.shape_class((252, 1, 1), caps, 4)
+
+
+def test_shape_buckets_pad_with_zeros_only():
+    """A bucketed batch is the batch padded to its own longest, followed by zeros."""
+    a = stroke3([(0, 0), (1, 0), (2, 0)], [(0, 1), (0, 2)])  # 5 points, 2 nodes of 3 and 2
+    b = stroke3([(i, i) for i in range(7)])  # 7 points: nodes of 3, 3, 1
+    kwargs = dict(max_points=3, max_nodes=10, max_seq_len=11, re_scale=0.3)
+    own = gb.build_batch([a, b], [3, 1], rng=np.random.default_rng(5), **kwargs)
+    big = gb.build_batch([a, b], [3, 1], rng=np.random.default_rng(5), shape_buckets=2, **kwargs)
+    # caps (12, 10, 3); own (8, 3, 3): 8/12 needs class 2 of 2, so all the caps.
+    assert big["targets"].shape == (2, 13, 5)
+    assert big["points"].shape == (2, 10, 3, 2) and big["relations"].shape == (2, 10, 10, 9)
+    assert big["piece_lengths"].shape == (2, 10)
+    np.testing.assert_array_equal(big["targets"][:, :9], own["targets"])
+    np.testing.assert_array_equal(big["targets"][:, 9:], 0)  # shape rows: no end-of-sketch flag
+    np.testing.assert_array_equal(big["points"][:, :3], own["points"])
+    np.testing.assert_array_equal(big["relations"][:, :3, :3], own["relations"])
+    np.testing.assert_array_equal(big["piece_lengths"][:, :3], own["piece_lengths"])
+    assert not big["points"][:, 3:].any() and not big["relations"][:, 3:].any()
+    assert not big["relations"][:, :, 3:].any() and not big["piece_lengths"][:, 3:].any()
+    np.testing.assert_array_equal(big["labels"], own["labels"])
+
+
+def test_iterate_batches_with_shape_buckets_sees_two_shapes():
+    # Sketches of 2..12 points in strokes of at most 3: own sizes vary from batch to batch.
+    strokes = [strokes_of([3] * (i % 4) + [2], seed=i) for i in range(40)]
+    split = utils.Split("train", strokes, np.zeros(40, np.int32))
+    args = dict(training=False, re_scale=0.0, shuffle=True, max_seq_len=12, max_nodes=4,
+                scale_factor=1.0)
+    seen = [(b["targets"].shape, b["points"].shape) for b in gb.iterate_batches(
+        split, hps(batch_size=2, shape_buckets=2), np.random.default_rng(0), **args)]
+    plain = {(b["targets"].shape, b["points"].shape) for b in gb.iterate_batches(
+        split, hps(batch_size=2), np.random.default_rng(0), **args)}
+    # Caps: time 12 + 1, nodes 4, points 5 + 1. Class 1 of 2: 7 steps, 2 nodes, 3 points.
+    assert set(seen) == {((2, 8, 5), (2, 2, 3, 2)), ((2, 14, 5), (2, 4, 6, 2))}
+    assert len(plain) > 2
+
+
 def test_build_batch_rejects_bad_arguments():
     a = stroke3([(i, 0) for i in range(5)])
     with pytest.raises(ValueError, match="max_seq_len"):

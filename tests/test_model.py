@@ -7,7 +7,7 @@ import tensorflow as tf
 
 import hparams
 import model as model_lib
-from conftest import make_batch
+from conftest import make_batch, random_sketch
 from grid_encoder import MultiGraphGCN
 
 TINY = hparams.parse("enc_rnn_size=8,dec_rnn_size=16,z_size=4,hyper_num_units=8,"
@@ -67,6 +67,36 @@ def test_padding_steps_add_no_offset_loss():
     base = float(model_lib.reconstruction_loss(params, tf.constant(targets), False))
     targets[:, 3:, :2] = 1e3  # far-away offsets on padding must not matter
     assert float(model_lib.reconstruction_loss(params, tf.constant(targets), False)) == pytest.approx(base)
+
+
+def test_shape_buckets_change_no_loss_and_no_gradient():
+    """A batch padded to a size class (graph_builder shape_buckets) gives its own-length losses."""
+    import graph_builder
+
+    hps = TINY.replace(dec_model="hyper")  # the hand-differentiated decoder (hyper_backward)
+    net = model_lib.SketchGloc(hps)
+    net.encoder.sample_noise = False
+    rng = np.random.default_rng(4)
+    strokes = [random_sketch(rng, n) for n in (9, 14, 7, 20)]
+    batches = [{k: tf.constant(v) for k, v in graph_builder.build_batch(
+        strokes, [0, 1, 0, 1], max_points=25, max_nodes=10, max_seq_len=30,
+        shape_buckets=buckets).items()} for buckets in (0, 2)]
+    assert batches[0]["targets"].shape[1] == 22 and batches[1]["targets"].shape[1] == 32
+    assert batches[0]["points"].shape[1:3] == (3, 10) and batches[1]["points"].shape[1:3] == (10, 25)
+    evaluation = [net.sketch_losses(b, training=False) for b in batches]
+    np.testing.assert_allclose(evaluation[1], evaluation[0], rtol=1e-5, atol=1e-5)
+    results = []
+    for batch in batches:
+        with tf.GradientTape() as tape:
+            losses = net.sketch_losses(batch, training=True)
+            total = tf.reduce_sum(losses)
+        grads = tape.gradient(total, net.trainable_variables)
+        results.append([losses] + [g for g in grads if g is not None])  # sigma's head has none
+    assert len(results[0]) == len(results[1]) > len(net.trainable_variables) // 2
+    np.testing.assert_allclose(results[1][0], results[0][0], rtol=1e-5, atol=1e-5)
+    for got, want in zip(results[1][1:], results[0][1:]):  # sums of many terms: round-off
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * np.abs(want).max())
+    assert not np.allclose(results[0][0], evaluation[0])  # training counts end-of-sketch rows
 
 
 def test_padding_nodes_add_nothing_to_gcn():
