@@ -60,14 +60,22 @@ def test_compiled_static_encoder_equals_the_default_one(buckets):
         got = tf.function(lambda b: jit.encode(b, training)[0], jit_compile=True)(batch)
         np.testing.assert_allclose(got.numpy(), want.numpy(), atol=1e-5)
     want_loss, want_grads = loss_and_grads(plain)(batch)
-    got_loss, got_grads = tf.function(loss_and_grads(jit), jit_compile=True)(batch)
-    np.testing.assert_allclose(float(got_loss), float(want_loss), rtol=1e-5)
     assert sum(g is not None for g in want_grads) > 20
-    for w, g, v in zip(want_grads, got_grads, plain.trainable_variables):
+    # Uncompiled, only the encoder differs: equal to round-off.
+    assert_same_loss_and_grads(loss_and_grads(jit)(batch), (want_loss, want_grads), plain, 1e-5)
+    # Under XLA the decoder's float32 sums are reordered too (seen: 1.6e-5 of a W_hh gradient).
+    compiled = tf.function(loss_and_grads(jit), jit_compile=True)(batch)
+    assert_same_loss_and_grads(compiled, (want_loss, want_grads), plain, 1e-4)
+
+
+def assert_same_loss_and_grads(got, want, net, tol):
+    """Losses within `tol` relative, each gradient within `tol` of its largest entry (or of 1)."""
+    np.testing.assert_allclose(float(got[0]), float(want[0]), rtol=tol)
+    for g, w, v in zip(got[1], want[1], net.trainable_variables):
         assert (w is None) == (g is None), v.name
         if w is not None:
             scale = max(1.0, float(tf.reduce_max(tf.abs(w))))
-            np.testing.assert_allclose(g.numpy() / scale, w.numpy() / scale, atol=1e-5, err_msg=v.name)
+            np.testing.assert_allclose(g.numpy() / scale, w.numpy() / scale, atol=tol, err_msg=v.name)
 
 
 def test_a_jit_models_uncompiled_inference_encoder_gives_the_same_codes():
