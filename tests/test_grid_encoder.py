@@ -25,7 +25,10 @@ def batch_of(shape_buckets: int, lengths=(9, 14, 7, 20)) -> dict:
 
 
 def twin_models(extra: str = ""):
-    """(default model, jit_compile model) with the same weights, noise off."""
+    """(default model, jit_compile model) with the same (seeded) weights, noise off."""
+    # Seeded: over 6 seeds the largest gradient differences were 2-6e-6 of the gradient's
+    # largest entry (this seed: 2e-6), so the tolerances below hold with a margin.
+    tf.random.set_seed(0)
     plain = model_lib.SketchGloc(hparams.parse(TINY + extra))
     jit = model_lib.SketchGloc(hparams.parse(TINY + extra + ",jit_compile=True"))
     for a, b in zip(plain.variables, jit.variables):
@@ -63,9 +66,9 @@ def test_compiled_static_encoder_equals_the_default_one(buckets):
     assert sum(g is not None for g in want_grads) > 20
     # Uncompiled, only the encoder differs: equal to round-off.
     assert_same_loss_and_grads(loss_and_grads(jit)(batch), (want_loss, want_grads), plain, 1e-5)
-    # Under XLA the decoder's float32 sums are reordered too (seen: 1.6e-5 of a W_hh gradient).
+    # Under XLA the decoder's float32 sums are reordered too (seen: 1.6e-5 with other weights).
     compiled = tf.function(loss_and_grads(jit), jit_compile=True)(batch)
-    assert_same_loss_and_grads(compiled, (want_loss, want_grads), plain, 1e-4)
+    assert_same_loss_and_grads(compiled, (want_loss, want_grads), plain, 5e-5)
 
 
 def assert_same_loss_and_grads(got, want, net, tol):
