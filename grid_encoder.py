@@ -38,6 +38,15 @@ class PieceEncoder(tf.Module):
         shape = tf.concat([tf.shape(piece_lengths, out_type=tf.int64), [self.size]], 0)
         return tf.scatter_nd(idx, emb, shape)
 
+    def padded(self, points: tf.Tensor, piece_lengths: tf.Tensor, training: bool) -> tf.Tensor:
+        """`__call__` with static shapes (for XLA): every node slot, padding included, runs."""
+        batch, slots = tf.shape(points)[0], tf.shape(points)[1]
+        flat = tf.reshape(points, tf.concat([[batch * slots], tf.shape(points)[2:]], 0))
+        lengths = tf.reshape(piece_lengths, [-1])
+        with cast_variables(self.fw, points.dtype), cast_variables(self.bw, points.dtype):
+            emb = rnn.bidirectional_last_padded(self.fw, self.bw, flat, lengths, training=training)
+        return tf.reshape(emb, [batch, slots, self.size])
+
 
 class MultiGraphGCN(tf.Module):
     """`g = sum_nodes(sum_k A_k V + sum_k relu(relu(A_k V W1_k) W2_k)) / 2`."""
@@ -77,6 +86,14 @@ class MultiGraphGCN(tf.Module):
         pooled += tf.math.unsorted_segment_sum(h2, idx[:, 1], tf.shape(nodes)[0])
         return pooled / 2.0
 
+    def dense(self, nodes: tf.Tensor, relations: tf.Tensor) -> tf.Tensor:
+        """`__call__` with static shapes (for XLA): W1 and W2 over every row, the zero ones too."""
+        adj = tf.cast(self.adjacency(relations), nodes.dtype)
+        h0 = tf.einsum("bijk,bjd->kbid", adj, nodes)  # [K, B, S, D]
+        w1, w2 = tf.cast(self.w1, nodes.dtype), tf.cast(self.w2, nodes.dtype)
+        h2 = tf.nn.relu(tf.einsum("kbid,kde->kbie", tf.nn.relu(tf.einsum("kbid,kde->kbie", h0, w1)), w2))
+        return tf.reduce_sum(h0 + h2, axis=[0, 2]) / 2.0
+
 
 class GridEncoder(tf.Module):
     """Sketch graph -> (mu, s, y) with `y = mu + exp(s/2) eps` in training, `mu` otherwise.
@@ -85,12 +102,17 @@ class GridEncoder(tf.Module):
     off to compare training steps exactly (e.g. distributed vs single device).
     `dtype` is the compute dtype of the piece encoder and the GCN; batch norm and the
     mu/sigma heads always run in float32, so (mu, s, y) are float32.
+    With `hps.jit_compile` the node encoder and the GCN take their static-shape
+    variants (`PieceEncoder.padded`, `MultiGraphGCN.dense`): XLA cannot compile the
+    default ones, which skip padding with data-dependent shapes. Same results to
+    round-off, but the padding is computed (several times the encoder's FLOPs).
     """
 
     def __init__(self, hps, name: str | None = None, dtype: tf.DType = tf.float32):
         super().__init__(name=name)
         self.sample_noise = True
         self.dtype = dtype
+        self.static_shapes = bool(hps.jit_compile)
         self.pieces = PieceEncoder(hps, name="piece_encoder")
         size = self.pieces.size
         self.gcn = MultiGraphGCN(size, hps.num_graphs, name="gcn")
@@ -101,8 +123,13 @@ class GridEncoder(tf.Module):
     def __call__(self, batch: dict, training: bool):
         """Batch dict -> (mu, s, y), each [B, z_size]."""
         points = tf.cast(batch["points"], self.dtype)
-        nodes = self.pieces(points, batch["piece_lengths"], training)
-        h = tf.tanh(self.norm(self.gcn(nodes, batch["relations"]), training))
+        if self.static_shapes:
+            nodes = self.pieces.padded(points, batch["piece_lengths"], training)
+            pooled = self.gcn.dense(nodes, batch["relations"])
+        else:
+            nodes = self.pieces(points, batch["piece_lengths"], training)
+            pooled = self.gcn(nodes, batch["relations"])
+        h = tf.tanh(self.norm(pooled, training))
         mu, s = self.mu(h), self.sigma(h)
         noisy = training and self.sample_noise
         y = mu + tf.exp(s / 2.0) * tf.random.normal(tf.shape(mu)) if noisy else mu

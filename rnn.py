@@ -438,3 +438,19 @@ def _run_sorted(cells: Sequence[LSTMCell], inputs: Sequence[tf.Tensor], lengths:
     _, states = tf.while_loop(lambda t, _: t < steps, body, (tf.constant(0), states),
                               maximum_iterations=steps)
     return tuple(cell.join_state(parts) for cell, parts in zip(cells, states))
+
+
+def bidirectional_last_padded(fw_cell: LSTMCell, bw_cell: LSTMCell, inputs: tf.Tensor,
+                              lengths: tf.Tensor, training: bool = False) -> tf.Tensor:
+    """`bidirectional_last` with static shapes, for XLA: every row for every step of the padded width.
+
+    Two `run_rnn` loops with lengths (the backward one on `tf.reverse_sequence`); a
+    length-0 row keeps the zero initial state, so its output is zero as there. It
+    computes the padding (rows and steps) that `bidirectional_last` skips.
+    """
+    lengths = tf.cast(lengths, tf.int32)
+    batch = tf.shape(inputs)[0]
+    backward = tf.reverse_sequence(inputs, lengths, seq_axis=1, batch_axis=0)
+    _, fw = run_rnn(fw_cell, inputs, lengths, fw_cell.zero_state(batch, inputs.dtype), training)
+    _, bw = run_rnn(bw_cell, backward, lengths, bw_cell.zero_state(batch, inputs.dtype), training)
+    return tf.concat([fw_cell.output_from_state(fw), bw_cell.output_from_state(bw)], axis=1)
