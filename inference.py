@@ -34,6 +34,9 @@ def load_model(checkpoint_path: str, ckpt_id: int = 0) -> tuple:
     """(model, hps, extras, prefix): SketchGloc rebuilt from model_config.json and restored."""
     hps, extras, prefix = checkpoints.check_folder(checkpoint_path, ckpt_id)
     model = SketchGloc(hps)
+    # Generation is not XLA-compiled: the data-sized encoder path is the faster one, whatever the
+    # run trained with (both give the same codes: tests/test_grid_encoder.py).
+    model.encoder.static_shapes = False
     prefixes = [prefix]
     if not ckpt_id and os.path.isdir(checkpoint_path):
         # The newest best checkpoint was chosen for the user: older ones may stand in for a damaged one.
