@@ -206,7 +206,9 @@ def _shut(sock: socket.socket) -> None:
         pass
 
 
-class _WatchedHTTPConnection(http.client.HTTPConnection):
+class _Watched:
+    """A connection whose socket the download's watchdog may close (the whole-download deadline)."""
+
     watchdog: Optional[Watchdog] = None
 
     def connect(self) -> None:
@@ -215,13 +217,12 @@ class _WatchedHTTPConnection(http.client.HTTPConnection):
             self.watchdog.register(self.sock)
 
 
-class _WatchedHTTPSConnection(http.client.HTTPSConnection):
-    watchdog: Optional[Watchdog] = None
+class _WatchedHTTPConnection(_Watched, http.client.HTTPConnection):
+    pass
 
-    def connect(self) -> None:
-        super().connect()
-        if self.watchdog is not None:
-            self.watchdog.register(self.sock)
+
+class _WatchedHTTPSConnection(_Watched, http.client.HTTPSConnection):
+    pass
 
 
 def _watched(cls: type, watchdog: Watchdog):
