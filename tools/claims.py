@@ -168,7 +168,7 @@ def claims_markdown(rows: list) -> str:
     return "\n".join(lines) + "\n"
 
 
-def errorbar_picture(rows: list, re_scales: tuple, path: str) -> None:
+def errorbar_picture(rows: list, path: str) -> None:
     """Top-1 and Top-10 against test re_scale: one line per 2x2 arm, mean ± sd over seeds."""
     import plots
 

@@ -351,11 +351,13 @@ def write_summary(name: str, study: Study, results: dict, times: dict, out_dir: 
                "date": datetime.date.today().isoformat(), "stage_seconds": dict(times),
                "categories": list(study.categories), "hparams": study.hparams,
                "runs": {r.name: r.hparams for r in study.runs}, "results": results}
-    report = arms_report(study, results, times, out_dir) if study.arms else ""
+    report = ""
     if study.arms:
-        summary.update(models=models(study, results, times),
-                       arms=claims.arm_rows(study.arms, results, study.re_scales),
-                       claims=claims.claim_rows(claims.CLAIMS, results), statistics=STATISTICS)
+        arm_rows = claims.arm_rows(study.arms, results, study.re_scales)
+        claim_rows = claims.claim_rows(claims.CLAIMS, results)
+        report = arms_report(study, results, arm_rows, claim_rows, out_dir)
+        summary.update(models=models(study, results, times), arms=arm_rows, claims=claim_rows,
+                       statistics=STATISTICS)
     fileio.write_json(os.path.join(out_dir, "results.json"), summary)
     decoding = next((r["greedy"] for r in results.values() if r), False)
     text = (f"# Study `{name}`: {study.about}\n\n"
@@ -389,13 +391,12 @@ def models(study: Study, results: dict, times: dict) -> dict:
     return out
 
 
-def arms_report(study: Study, results: dict, times: dict, out_dir: str) -> str:
+def arms_report(study: Study, results: dict, arm_rows: list, claim_rows: list, out_dir: str) -> str:
     """Markdown of the arms (mean ± sd) and claims (paired intervals); draws the error-bar picture."""
-    arm_rows = claims.arm_rows(study.arms, results, study.re_scales)
-    claims.errorbar_picture(arm_rows, study.re_scales, os.path.join(out_dir, "errorbars.png"))
+    claims.errorbar_picture(arm_rows, os.path.join(out_dir, "errorbars.png"))
     done = sum(1 for r in study.runs if results.get(r.name))
     return (f"{done} of {len(study.runs)} models evaluated.\n\n## Claims\n\n{STATISTICS}\n\n"
-            + claims.claims_markdown(claims.claim_rows(claims.CLAIMS, results))
+            + claims.claims_markdown(claim_rows)
             + "\n## Arms (mean ± sd over seeds)\n\n![error bars](errorbars.png)\n\n"
             + claims.arms_markdown(arm_rows) + "\n## Every model\n\n")
 
