@@ -18,8 +18,11 @@ $(STAMP): $(REQS)
 	$(PY) -m pip install --disable-pip-version-check -q -r $(REQS)
 	touch $(STAMP)
 
+# Two workers (pytest-xdist): one test process leaves the second core mostly idle, since
+# most tests are short TensorFlow runs on 1-2 threads. TEST_WORKERS=0 runs them in one process.
+TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(PY) -m pytest -q tests --durations=15
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist worksteal tests --durations=15
 
 demo: $(STAMP)
 	$(PY) tools/demo.py --out=$(abspath $(DEMO_DIR))

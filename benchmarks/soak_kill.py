@@ -170,7 +170,8 @@ def soak(args) -> dict:
     kills = [kill_once(args, log_root, logs[i], float(d)) for i, d in enumerate(delays)]
     last_newest = newest(kills[-1]["on_disk"])
     last_step = int(last_newest.rsplit("-", 1)[1]) if last_newest else 0
-    rc = final_run(args, log_root, logs[-1], last_step + 3)
+    final_step = last_step + 3
+    rc = final_run(args, log_root, logs[-1], final_step)
     lost, not_newest, problems = [], 0, []
     for i, kill in enumerate(kills):
         prefix, _ = resumed_from(logs[i + 1])
@@ -195,7 +196,8 @@ def soak(args) -> dict:
             "lost_s": [round(s, 2) for s in lost], "max_lost_s": round(max(lost), 2) if lost else None,
             "killed_alive": sum(k["alive"] for k in kills),
             "temp_folders_at_kills": sum(k["temp_folders"] for k in kills),
-            "resumed_from_older": not_newest, "final_rc": rc, "problems": problems, "ok": not problems}
+            "resumed_from_older": not_newest, "final_rc": rc, "final_step": final_step,
+            "problems": problems, "ok": not problems}
 
 
 def main(argv: list | None = None) -> int:

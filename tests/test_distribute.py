@@ -104,6 +104,7 @@ def run_child(kind: str, out_path: str, env: dict, timeout: int = 240) -> subpro
                           capture_output=True, text=True, timeout=timeout)
 
 
+@pytest.mark.slow
 def test_mirrored_step_equals_single_device_step(tmp_path):
     out = str(tmp_path / "result.npz")
     proc = run_child("mirrored", out, child_env())
@@ -137,6 +138,7 @@ def free_ports(count: int) -> list:
     return ports
 
 
+@pytest.mark.slow
 def test_multi_worker_steps_run_to_completion(tmp_path):
     cluster = {"worker": [f"127.0.0.1:{p}" for p in free_ports(2)]}
     procs, outs = [], []

@@ -99,6 +99,7 @@ def test_mixed_precision_static_encoder_compiles_and_stays_close():
     np.testing.assert_allclose(got.numpy(), want.numpy(), atol=0.05)
 
 
+@pytest.mark.slow
 def test_learner_step_compiles_with_jit_and_shape_buckets():
     batch = batch_of(2)
     plain = distribute.Learner(hparams.parse(TINY + ",shape_buckets=2"))

@@ -255,6 +255,7 @@ def test_stale_temporary_checkpoint_folders_are_removed_and_nothing_else(trained
     assert "removed 2 stale temporary checkpoint folder(s)" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_time_based_checkpoint_resumes_mid_epoch_exactly(tmp_path, monkeypatch):
     root = tmp_path / "run"
     # A tiny interval: every step saves. num_steps=18 stops 3 batches into the second epoch.

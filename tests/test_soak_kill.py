@@ -1,4 +1,7 @@
-"""benchmarks/soak_kill.py with 2 kill moments: files stay valid, resumes lose at most one interval."""
+"""benchmarks/soak_kill.py with 2 kill moments: files stay valid, resumes lose at most one interval.
+
+The one kill -9 test of train.py: every resume starts from the newest checkpoint on disk.
+"""
 import json
 import os
 import subprocess
@@ -24,4 +27,6 @@ def test_soak_two_kills(tmp_path):
     # The run folder holds the finished run: valid JSON everywhere, a final checkpoint.
     for name in ("model_config.json", "losses.json", "history.json"):
         json.load(open(tmp_path / "run" / name))
+    # The last resume continued the step counter to the end (it did not start over).
+    assert json.load(open(tmp_path / "run" / "history.json"))["step"] == result["final_step"]
     assert os.path.exists(tmp_path / "run" / "resume" / "checkpoint")
