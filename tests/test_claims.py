@@ -80,3 +80,21 @@ def test_a_fresh_clone_skips_every_committed_model_and_writes_the_report(tmp_pat
     text = (out / "results.md").read_text()
     assert "18 of 18 models evaluated" in text and "| 9 graphs, trained re_scale 0 | 0.3 | 3 |" in text
     assert (out / "errorbars.png").stat().st_size > 5000
+
+
+def cells(line: str) -> int:
+    """Cells of one markdown table line."""
+    return line.strip().strip("|").count("|") + 1
+
+
+@pytest.mark.parametrize("evaluated", [False, True])
+def test_report_tables_have_as_many_cells_in_every_line_as_in_the_header(evaluated):
+    results = {"g9_rs0.3_s0": result({0.0: 0.3, 0.1: 0.25, 0.3: 0.2})} if evaluated else {}
+    arms = claims.arms_markdown(claims.arm_rows(claims.ARMS, results, (0.0, 0.1, 0.3))).splitlines()
+    table = claims.claims_markdown(claims.claim_rows(claims.CLAIMS, results)).splitlines()
+    for lines in (arms, table):
+        assert {cells(line) for line in lines} == {cells(lines[0])}
+    # Metric columns appear once a model is evaluated: Rec, Top-1, Top-10 (no kNN acc: not measured).
+    assert cells(arms[0]) == (6 if evaluated else 3)
+    if evaluated:
+        assert "| 9 graphs, trained re_scale 0.3 (SketchGloc) | 0 | 1 | 50.0 | 30.0 | 50.0 |" in arms

@@ -142,8 +142,8 @@ def _pct(value: float | None) -> str:
 def arms_markdown(rows: list) -> str:
     """Markdown: mean ± sd (%) over the seeds per arm and test re_scale."""
     keys = [(k, t) for k, t in METRICS if any(r[k]["n"] for r in rows)]
-    lines = ["| arm | test re_scale | seeds | " + " | ".join(t + " (%)" for _, t in keys) + " |",
-             "|---|---|---|" + "---|" * len(keys)]
+    header = ["arm", "test re_scale", "n seeds"] + [t + " (%)" for _, t in keys]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:
         cells = []
         for key, _ in keys:
@@ -151,13 +151,13 @@ def arms_markdown(rows: list) -> str:
             cells.append("-" if not s["n"] else _pct(s["mean"]) + ("" if s["sd"] is None
                                                                     else f" ± {100 * s['sd']:.1f}"))
         seeds = max(row[k]["n"] for k, _ in METRICS)
-        lines.append(f"| {row['label']} | {row['re_scale']:g} | {seeds} | " + " | ".join(cells) + " |")
+        lines.append("| " + " | ".join([row["label"], f"{row['re_scale']:g}", str(seeds)] + cells) + " |")
     return "\n".join(lines) + "\n"
 
 
 def claims_markdown(rows: list) -> str:
     """Markdown: one row per claim and metric with the paired difference, its 95% interval and verdict."""
-    lines = ["| claim | metric | seeds | difference (points) | 95% interval | verdict |",
+    lines = ["| claim | metric | n seeds | difference (points) | 95% interval | verdict |",
              "|---|---|---|---|---|---|"]
     for row in rows:
         ci = row["ci95"]
