@@ -82,6 +82,25 @@ def test_a_fresh_clone_skips_every_committed_model_and_writes_the_report(tmp_pat
     assert (out / "errorbars.png").stat().st_size > 5000
 
 
+def test_report_rewrites_the_summary_from_committed_results_and_trains_nothing(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(reproduce, "REPO", str(tmp_path))
+    monkeypatch.setattr(reproduce, "stage", lambda *a: pytest.fail("--report trained or evaluated"))
+    monkeypatch.setattr(reproduce, "data_dir", lambda: pytest.fail("--report needs no data"))
+    study = reproduce.STUDIES["claims"]
+    out = tmp_path / "results" / "claims"
+    out.mkdir(parents=True)
+    first = study.runs[0]
+    (out / f"{first.name}.json").write_text(json.dumps(
+        dict(result({0.0: 0.3, 0.1: 0.25, 0.3: 0.2}), run_hparams=f"{study.hparams},{first.hparams}")))
+    (out / "g9_rs0_s0.json").write_text(json.dumps(  # made with other hparams: not this study's model
+        dict(result({0.0: 0.9}), run_hparams="preset=small,num_steps=10")))
+    assert reproduce.main(["--study", "claims", "--report"]) == 0
+    summary = json.loads((out / "results.json").read_text())
+    assert list(summary["models"]) == [first.name]
+    assert "1 of 18 models evaluated" in capsys.readouterr().out
+    assert (out / "errorbars.png").exists()
+
+
 def cells(line: str) -> int:
     """Cells of one markdown table line."""
     return line.strip().strip("|").count("|") + 1

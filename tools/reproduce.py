@@ -401,17 +401,37 @@ def arms_report(study: Study, results: dict, arm_rows: list, claim_rows: list, o
             + claims.arms_markdown(arm_rows) + "\n## Every model\n\n")
 
 
+def report(name: str, study: Study) -> int:
+    """The study's report from the per-model results already in results/<study>/ (no training)."""
+    out_dir = os.path.join(REPO, "results", name)
+    results = {r.name: finished(os.path.join(out_dir, r.name + ".json"), f"{study.hparams},{r.hparams}")
+               for r in study.runs}
+    if study.ship and os.path.exists(os.path.join(out_dir, "shipped.json")):
+        results["shipped"] = fileio.read_json(os.path.join(out_dir, "shipped.json"))
+    os.makedirs(out_dir, exist_ok=True)
+    times = StageTimes(os.path.join(out_dir, "stage_seconds.json"))
+    plot_losses(study, out_dir)
+    write_summary(name, study, results, times, out_dir)
+    print(open(os.path.join(out_dir, "results.md")).read())
+    return 0
+
+
 def main(argv: list | None = None) -> int:
     """Run (or list) a study; every finished run is kept, a rerun continues."""
     parser = cli.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--study", choices=sorted(STUDIES), required=True)
     parser.add_argument("--list", action="store_true", help="print the runs and exit")
+    parser.add_argument("--report", action="store_true",
+                        help="rewrite results.md/.json and the pictures from the committed results only "
+                             "(trains and evaluates nothing; models not finished show as not run)")
     args = parser.parse_args(argv)
     study = STUDIES[args.study]
     if args.list:
         for run in study.runs:
             print(f"{run.name}: {study.hparams},{run.hparams}")
         return 0
+    if args.report:
+        return report(args.study, study)
     data = data_dir()
     runs_dir = os.path.join(REPO, "runs", args.study)
     out_dir = os.path.join(REPO, "results", args.study)
