@@ -1,5 +1,5 @@
 """train.py: the command line (the README's hparams block, computed caps), config file, resume,
-kill -9 recovery, refusals, non-finite loss, the input pipeline and the loop."""
+refusals, non-finite loss, the input pipeline and the loop (kill -9 recovery: test_soak_kill.py)."""
 import json
 import os
 import subprocess
