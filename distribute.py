@@ -186,15 +186,18 @@ class Learner:
         return self._step_fn(batch)
 
     def _build_step(self):
+        # autograph=False (here and at every tf.function of the model): the model's loops are
+        # tf.while_loop already, so autograph would only re-parse its source, several seconds
+        # at every start of a process.
         if not self.distributed:
             return tf.function(self._replica_step, input_signature=[batch_spec()],
-                               jit_compile=self.hps.jit_compile or None)
+                               jit_compile=self.hps.jit_compile or None, autograph=False)
 
         def step(batch):
             loss = self.strategy.run(self._replica_step, args=(batch,))
             return self.strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None)
         spec = None if self._element_spec is None else [self._element_spec]
-        return tf.function(step, input_signature=spec, reduce_retracing=spec is None)
+        return tf.function(step, input_signature=spec, reduce_retracing=spec is None, autograph=False)
 
     def _replica_step(self, batch: dict) -> tf.Tensor:
         """Loss, gradients, all-reduce, per-tensor clip and update, on one replica's slice."""

@@ -73,7 +73,7 @@ def make_encoder(model) -> Encoder:
     signature = [tf.TensorSpec([None, None, None, 2], tf.float32), tf.TensorSpec([None, None], tf.int32),
                  tf.TensorSpec([None, None, None, 9], tf.float32)]
 
-    @tf.function(input_signature=signature)
+    @tf.function(input_signature=signature, autograph=False)
     def mu(points, piece_lengths, relations):
         batch = {"points": points, "piece_lengths": piece_lengths, "relations": relations}
         return model.encode(batch, training=False)[0]
@@ -185,9 +185,9 @@ class Sampler(tf.Module):
         sig = [tf.TensorSpec([None, z], tf.float32), tf.TensorSpec([], tf.int32),
                tf.TensorSpec([], tf.float32), tf.TensorSpec([], tf.int32)]
         self.greedy_fn = tf.function(lambda y, n, tau, s: decode_loop(model, y, n, True, tau, s),
-                                     input_signature=sig)
+                                     input_signature=sig, autograph=False)
         self.sample_fn = tf.function(lambda y, n, tau, s: decode_loop(model, y, n, False, tau, s),
-                                     input_signature=sig)
+                                     input_signature=sig, autograph=False)
         self.encode = make_encoder(model)
 
     def sketch_encoder(self, checkpoint: str = "") -> SketchEncoder:

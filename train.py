@@ -235,7 +235,7 @@ class Trainer:
         self.sampler = Sampler(self.model)
         # Per-sketch losses: evaluation averages over sketches, whatever the batch sizes.
         self.eval_step = tf.function(lambda b: self.model.sketch_losses(b, training=False),
-                                     input_signature=[batch_spec()])
+                                     input_signature=[batch_spec()], autograph=False)
         self.last_save = time.monotonic()
 
     @property

@@ -70,7 +70,8 @@ def predict(model: SketchANet, images: np.ndarray, batch_size: int = 500) -> np.
     return np.concatenate(out) if out else np.zeros([0], np.int64)
 
 
-@tf.function(reduce_retracing=True)
+# autograph=False: no data-dependent Python control flow here (see distribute.Learner._build_step).
+@tf.function(reduce_retracing=True, autograph=False)
 def _logits(model: SketchANet, images: tf.Tensor) -> tf.Tensor:
     """Inference-mode logits (traced once per model and batch size)."""
     return model(images, training=False)
@@ -79,7 +80,7 @@ def _logits(model: SketchANet, images: tf.Tensor) -> tf.Tensor:
 def make_train_step(model: SketchANet, optimizer: tf.keras.optimizers.Optimizer):
     """Return a tf.function doing one Adam step; it returns (loss, accuracy)."""
 
-    @tf.function
+    @tf.function(autograph=False)
     def step(images: tf.Tensor, labels: tf.Tensor):
         with tf.GradientTape() as tape:
             logits = model(images, training=True)

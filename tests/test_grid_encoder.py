@@ -66,6 +66,8 @@ def test_compiled_static_encoder_equals_the_default_one(buckets):
     assert sum(g is not None for g in want_grads) > 20
     # Uncompiled, only the encoder differs: equal to round-off.
     assert_same_loss_and_grads(loss_and_grads(jit)(batch), (want_loss, want_grads), plain, 1e-5)
+    if buckets:
+        return  # the bucketed step under XLA: test_learner_step_compiles_with_jit_and_shape_buckets
     # Under XLA the decoder's float32 sums are reordered too (seen: 1.6e-5 with other weights).
     compiled = tf.function(loss_and_grads(jit), jit_compile=True)(batch)
     assert_same_loss_and_grads(compiled, (want_loss, want_grads), plain, 5e-5)

@@ -188,7 +188,8 @@ def test_tiny_model_overfits_one_batch():
     tf.random.set_seed(0)
     net = model_lib.SketchGloc(TINY)
     batch = make_batch(TINY)
-    opt = tf.keras.optimizers.Adam(3e-3, clipnorm=1.0)
+    # A large rate: the loss halves within a few steps (seen: 0.39 of the first at step 30).
+    opt = tf.keras.optimizers.Adam(2e-2, clipnorm=1.0)
 
     @tf.function
     def step():
@@ -199,7 +200,7 @@ def test_tiny_model_overfits_one_batch():
         return loss
 
     first = float(net.loss(batch, training=True))
-    for _ in range(250):
+    for _ in range(30):
         last = float(step())
     assert last < 0.5 * first, (first, last)
 

@@ -184,14 +184,21 @@ def test_resume_falls_back_from_a_damaged_checkpoint(trained, capsys):
     assert history["step"] == 30
 
 
-def test_resume_with_no_intact_checkpoint_is_one_line(trained):
+def guarded_errors(capsys, log_root, extra: str, resume: bool = True) -> list:
+    """The `error:` lines of train.run as the command line runs it (in process); exit status 1."""
+    with pytest.raises(SystemExit) as info:
+        errors.guarded(run_tiny)(log_root, extra, resume=resume)
+    assert info.value.code == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return [line for line in err.splitlines() if line.startswith("error:")]
+
+
+def test_resume_with_no_intact_checkpoint_is_one_line(trained, capsys):
     for prefix in checkpoints.resume_candidates(str(trained)):
         truncate_data(prefix)
-    proc = run_cli("--demo", f"--log_root={trained}", "--resume_training=True",
-                   f"--hparams={TINY},num_steps=30")
-    assert proc.returncode == 1 and "Traceback" not in proc.stderr
-    errors = error_lines(proc)
-    assert len(errors) == 1 and "no intact checkpoint" in errors[0] and "ckpt-15" in errors[0]
+    lines = guarded_errors(capsys, trained, "num_steps=30")
+    assert len(lines) == 1 and "no intact checkpoint" in lines[0] and "ckpt-15" in lines[0]
 
 
 def test_load_model_falls_back_to_an_older_intact_best_checkpoint(trained, capsys):
@@ -209,15 +216,12 @@ def test_load_model_falls_back_to_an_older_intact_best_checkpoint(trained, capsy
         inference.load_model(str(trained), ckpt_id=7)  # an explicit choice is never replaced
 
 
-def test_torn_model_config_is_one_line_naming_it(trained):
+def test_torn_model_config_is_one_line_naming_it(trained, capsys):
     path = trained / checkpoints.CONFIG_NAME
     os.truncate(path, os.path.getsize(path) // 2)
     before = digest(trained)
-    proc = run_cli("--demo", f"--log_root={trained}", "--resume_training=True",
-                   f"--hparams={TINY},num_steps=30")
-    assert proc.returncode == 1 and "Traceback" not in proc.stderr
-    errors = error_lines(proc)
-    assert len(errors) == 1 and str(path) in errors[0] and "not valid JSON" in errors[0]
+    lines = guarded_errors(capsys, trained, "num_steps=30")
+    assert len(lines) == 1 and str(path) in lines[0] and "not valid JSON" in lines[0]
     after = digest(trained)  # (TensorBoard may have added an empty event file of its own)
     assert {name: after.get(name) for name in before} == before
     with pytest.raises(checkpoints.CheckpointError, match="not valid JSON"):
@@ -300,17 +304,19 @@ def test_non_finite_loss_names_the_checkpoint_only_when_one_exists(trained, tmp_
         run_tiny(tmp_path / "fresh", "num_steps=40,learning_rate=1e30,min_learning_rate=1e30")
     assert "loss became nan" in str(info.value) and "intact" not in str(info.value)
     assert "no checkpoint was written" in str(info.value)
+    before = sorted(os.listdir(trained))
     with pytest.raises(checkpoints.TrainingError) as info:
+        # A learning rate of 1e30 makes the first update blow the weights up.
         run_tiny(trained, "num_steps=40,learning_rate=1e30,min_learning_rate=1e30", resume=True)
     assert str(trained / checkpoints.RESUME_DIR / "ckpt-15") in str(info.value)
+    assert sorted(os.listdir(trained)) == before  # the run's files stay as they were
 
 
-def test_resume_on_an_empty_folder_says_so_and_trains(tmp_path):
-    proc = run_cli("--demo", f"--log_root={tmp_path / 'run'}", "--resume_training=True",
-                   f"--hparams={TINY},num_steps=2")
-    assert proc.returncode == 0, proc.stderr
-    assert f"nothing to resume in {tmp_path / 'run'}: starting a new run" in proc.stderr
-    assert "done: step 2" in proc.stdout
+def test_resume_on_an_empty_folder_says_so_and_trains(tmp_path, capsys):
+    history = run_tiny(tmp_path / "run", "num_steps=2", resume=True)
+    out = capsys.readouterr()
+    assert f"nothing to resume in {tmp_path / 'run'}: starting a new run" in out.err
+    assert "done: step 2" in out.out and history["step"] == 2
 
 
 def test_checkpoint_from_before_epoch_step_still_resumes(trained, capsys):
