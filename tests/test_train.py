@@ -20,21 +20,19 @@ FAST = ("categories=[pig],num_steps=2,enc_rnn_size=8,dec_rnn_size=16,z_size=8,hy
 
 
 @pytest.mark.slow
-def test_readme_block_trains_and_writes_the_computed_caps(real_data, tmp_path):
+def test_readme_block_trains_and_writes_the_computed_caps(real_data, tmp_path, capsys):
     """Every key of the pasted block is accepted; -1 values are computed from the data (METHOD.md §4)."""
     log_root = tmp_path / "run"
-    result = subprocess.run(
-        [sys.executable, "train.py", f"--log_root={log_root}", f"--data_dir={real_data}",
-         f"--hparams={readme_block()},{FAST}", "--resume_training=False"],
-        cwd=REPO, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert "note: de_weight=0.5 has no effect" in result.stdout
+    # In process (a new Python + TensorFlow costs seconds); the flags themselves: test_readme.py.
+    train.run(f"{readme_block()},{FAST}", real_data, str(log_root), False, False, verbose=0)
+    stdout = capsys.readouterr().out
+    assert "note: de_weight=0.5 has no effect" in stdout
     config = json.loads((log_root / "model_config.json").read_text())
     # pig.npz as measured with the original's loader.
     assert (config["max_stroke_len"], config["max_strokes_num"]) == (57, 23)
     assert config["max_seq_len"] > 0 and config["re_scale"] == 0.3
     assert "piece_len" not in config
-    assert "done: step 2" in result.stdout
+    assert "done: step 2" in stdout
 
 
 
