@@ -191,7 +191,7 @@ def test_tiny_model_overfits_one_batch():
     # A large rate: the loss halves within a few steps (seen: 0.39 of the first at step 30).
     opt = tf.keras.optimizers.Adam(2e-2, clipnorm=1.0)
 
-    @tf.function
+    @tf.function(autograph=False)  # as the training step
     def step():
         with tf.GradientTape() as tape:
             loss = net.loss(batch, training=True)

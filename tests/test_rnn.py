@@ -246,7 +246,7 @@ def test_run_rnn_lengths_match_python_steps(kind):
     init = rand_state(cell, 4, 2)
     spec = [tf.TensorSpec([None, None, 3]), tf.TensorSpec([None], tf.int32),
             tf.TensorSpec([None, cell.state_size])]
-    run = tf.function(lambda a, b, s: rnn.run_rnn(cell, a, b, s), input_signature=spec)
+    run = tf.function(lambda a, b, s: rnn.run_rnn(cell, a, b, s), input_signature=spec, autograph=False)
     outputs, final = (t.numpy() for t in run(x, lengths, init))
     for b, length in enumerate(lengths):
         outs, state = python_steps(cell, x[b:b + 1], tf.constant(init[b:b + 1]), length)
@@ -325,9 +325,9 @@ def test_bidirectional_last_equals_masked_loops_with_gradients(kind):
             loss = tf.reduce_sum(tf.sin(3.0 * out))
         return out, tape.gradient(loss, [x] + list(variables))
 
-    want, want_grads = tf.function(lambda: value_and_grads(masked))()
+    want, want_grads = tf.function(lambda: value_and_grads(masked), autograph=False)()
     got, got_grads = tf.function(lambda: value_and_grads(
-        lambda x: rnn.bidirectional_last(fw, bw, x, lengths)))()
+        lambda x: rnn.bidirectional_last(fw, bw, x, lengths)), autograph=False)()
     np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(got.numpy()[2], 0.0)
     for g, w in zip(got_grads, want_grads):
@@ -366,8 +366,8 @@ def test_run_rnn_under_xla_matches_graph():
             loss = tf.reduce_sum(outputs) + tf.reduce_sum(final)
         return loss, tape.gradient(loss, cell.trainable_variables)
 
-    loss_g, grads_g = tf.function(loss_and_grads)(x, lengths)
-    loss_x, grads_x = tf.function(loss_and_grads, jit_compile=True)(x, lengths)
+    loss_g, grads_g = tf.function(loss_and_grads, autograph=False)(x, lengths)
+    loss_x, grads_x = tf.function(loss_and_grads, jit_compile=True, autograph=False)(x, lengths)
     np.testing.assert_allclose(loss_x.numpy(), loss_g.numpy(), rtol=1e-4)
     for gx, gg in zip(grads_x, grads_g):
         np.testing.assert_allclose(gx.numpy(), gg.numpy(), rtol=1e-3, atol=1e-5)
