@@ -70,6 +70,10 @@ class Study:
     classifier_from: str = ""  # a committed classifier to evaluate with (else the shipped one, else trained)
     arms: tuple = ()  # claims.Arm: the runs are these arms x seeds, and the report has the claims
 
+    def hparams_of(self, run: Run) -> str:
+        """The --hparams of one of its runs: the study's, then the run's own (later keys win)."""
+        return f"{self.hparams},{run.hparams}"
+
 
 def seeded_runs(arms: tuple, seeds: tuple = claims.SEEDS) -> tuple:
     """The runs of arms x seeds, in seed order."""
@@ -401,17 +405,21 @@ def arms_report(study: Study, results: dict, arm_rows: list, claim_rows: list, o
             + claims.arms_markdown(arm_rows) + "\n## Every model\n\n")
 
 
+def summarise(name: str, study: Study, results: dict, times: StageTimes, out_dir: str) -> None:
+    """The loss curves, results.md/.json and the study's pictures from the results so far."""
+    plot_losses(study, out_dir)
+    write_summary(name, study, results, times, out_dir)
+
+
 def report(name: str, study: Study) -> int:
     """The study's report from the per-model results already in results/<study>/ (no training)."""
     out_dir = os.path.join(REPO, "results", name)
-    results = {r.name: finished(os.path.join(out_dir, r.name + ".json"), f"{study.hparams},{r.hparams}")
+    results = {r.name: finished(os.path.join(out_dir, r.name + ".json"), study.hparams_of(r))
                for r in study.runs}
     if study.ship and os.path.exists(os.path.join(out_dir, "shipped.json")):
         results["shipped"] = fileio.read_json(os.path.join(out_dir, "shipped.json"))
     os.makedirs(out_dir, exist_ok=True)
-    times = StageTimes(os.path.join(out_dir, "stage_seconds.json"))
-    plot_losses(study, out_dir)
-    write_summary(name, study, results, times, out_dir)
+    summarise(name, study, results, StageTimes(os.path.join(out_dir, "stage_seconds.json")), out_dir)
     print(open(os.path.join(out_dir, "results.md")).read())
     return 0
 
@@ -428,7 +436,7 @@ def main(argv: list | None = None) -> int:
     study = STUDIES[args.study]
     if args.list:
         for run in study.runs:
-            print(f"{run.name}: {study.hparams},{run.hparams}")
+            print(f"{run.name}: {study.hparams_of(run)}")
         return 0
     if args.report:
         return report(args.study, study)
@@ -439,14 +447,12 @@ def main(argv: list | None = None) -> int:
     times = StageTimes(os.path.join(out_dir, "stage_seconds.json"))
     results = {}
     for run in study.runs:
-        results[run.name] = trained_result(study, run.name, f"{study.hparams},{run.hparams}", runs_dir,
+        results[run.name] = trained_result(study, run.name, study.hparams_of(run), runs_dir,
                                            data, times, out_dir)
-        plot_losses(study, out_dir)
-        write_summary(args.study, study, results, times, out_dir)
+        summarise(args.study, study, results, times, out_dir)
         if study.ship and study.ship.run == run.name:
             results["shipped"] = ship(study, runs_dir, data, times, out_dir)
-            plot_losses(study, out_dir)
-            write_summary(args.study, study, results, times, out_dir)
+            summarise(args.study, study, results, times, out_dir)
     print(open(os.path.join(out_dir, "results.md")).read())
     return 0
 
