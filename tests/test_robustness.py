@@ -184,10 +184,10 @@ def test_resume_falls_back_from_a_damaged_checkpoint(trained, capsys):
     assert history["step"] == 30
 
 
-def guarded_errors(capsys, log_root, extra: str, resume: bool = True) -> list:
-    """The `error:` lines of train.run as the command line runs it (in process); exit status 1."""
+def guarded_errors(capsys, log_root, extra: str) -> list:
+    """The `error:` lines of a resumed train.run as the command line runs it (in process); exit 1."""
     with pytest.raises(SystemExit) as info:
-        errors.guarded(run_tiny)(log_root, extra, resume=resume)
+        errors.guarded(run_tiny)(log_root, extra, resume=True)
     assert info.value.code == 1
     err = capsys.readouterr().err
     assert "Traceback" not in err
@@ -301,12 +301,12 @@ def test_validation_record_is_on_disk_before_its_checkpoints(tmp_path, monkeypat
 
 def test_non_finite_loss_names_the_checkpoint_only_when_one_exists(trained, tmp_path):
     with pytest.raises(checkpoints.TrainingError) as info:
+        # A learning rate of 1e30 makes the first update blow the weights up.
         run_tiny(tmp_path / "fresh", "num_steps=40,learning_rate=1e30,min_learning_rate=1e30")
     assert "loss became nan" in str(info.value) and "intact" not in str(info.value)
     assert "no checkpoint was written" in str(info.value)
     before = sorted(os.listdir(trained))
     with pytest.raises(checkpoints.TrainingError) as info:
-        # A learning rate of 1e30 makes the first update blow the weights up.
         run_tiny(trained, "num_steps=40,learning_rate=1e30,min_learning_rate=1e30", resume=True)
     assert str(trained / checkpoints.RESUME_DIR / "ckpt-15") in str(info.value)
     assert sorted(os.listdir(trained)) == before  # the run's files stay as they were
