@@ -58,7 +58,7 @@ def test_claims_pair_only_the_seeds_both_arms_have():
 def test_a_fresh_clone_skips_every_committed_model_and_writes_the_report(tmp_path, monkeypatch):
     """With every model's result committed, the study trains nothing and reports the claims."""
     monkeypatch.setattr(reproduce, "REPO", str(tmp_path))
-    monkeypatch.setattr(reproduce, "data_dir", lambda: "data")
+    monkeypatch.setattr(reproduce, "data_dir", lambda study: "data")
     monkeypatch.setattr(reproduce, "stage", lambda *a: pytest.fail("a committed model was trained again"))
     study = reproduce.STUDIES["claims"]
     out = tmp_path / "results" / "claims"
@@ -85,7 +85,7 @@ def test_a_fresh_clone_skips_every_committed_model_and_writes_the_report(tmp_pat
 def test_report_rewrites_the_summary_from_committed_results_and_trains_nothing(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(reproduce, "REPO", str(tmp_path))
     monkeypatch.setattr(reproduce, "stage", lambda *a: pytest.fail("--report trained or evaluated"))
-    monkeypatch.setattr(reproduce, "data_dir", lambda: pytest.fail("--report needs no data"))
+    monkeypatch.setattr(reproduce, "data_dir", lambda study: pytest.fail("--report needs no data"))
     study = reproduce.STUDIES["claims"]
     out = tmp_path / "results" / "claims"
     out.mkdir(parents=True)
@@ -117,3 +117,58 @@ def test_report_tables_have_as_many_cells_in_every_line_as_in_the_header(evaluat
     assert cells(arms[0]) == (6 if evaluated else 3)
     if evaluated:
         assert "| 9 graphs, trained re_scale 0.3 (SketchGloc) | 0 | 1 | 50.0 | 30.0 | 50.0 |" in arms
+
+
+def test_the_readme_summary_shows_each_claims_difference_interval_and_verdict():
+    # 9 vs 1 graph (trained 0.3): Top-1 0.1 ahead in all 3 seeds; trained 0.3 vs 0: one seed only.
+    results = {}
+    for seed in claims.SEEDS:
+        results[f"g9_rs0.3_s{seed}"] = result({0.0: 0.4 + 0.01 * seed, 0.3: 0.3}, top_10=0.6)
+        results[f"g1_rs0.3_s{seed}"] = result({0.0: 0.3 + 0.01 * seed, 0.3: 0.3}, top_10=0.6)
+    results["g9_rs0_s0"] = result({0.0: 0.5, 0.3: 0.25})
+    rows = claims.claim_rows(claims.CLAIMS, results)
+    lines = claims.readme_markdown(claims.CLAIMS, rows, 7, 18).splitlines()
+    assert lines[0].startswith("**7 of 18 models evaluated.**")
+    table = lines[2:]
+    assert table[0] == "| claim | seeds | Top-1 | Top-10 | Rec |" and len(table) == 2 + len(claims.CLAIMS)
+    assert {cells(line) for line in table} == {5}
+    by_claim = dict(zip([c.name for c in claims.CLAIMS], table[2:]))
+    assert by_claim["graphs_rs0.3"] == ("| 9 vs 1 graph (both trained 0.3), test 0 | 3 | "
+                                        "+10.0 [+10.0, +10.0] holds | +0.0 [+0.0, +0.0] cannot tell | "
+                                        "+0.0 [+0.0, +0.0] cannot tell |")
+    assert "| 1 | +5.0 (1 seed) | +10.0 (1 seed) | +0.0 (1 seed) |" in by_claim["reorg_9"]
+    assert by_claim["graphs_rs0"].endswith("| 0 | - | - | - |")
+
+
+def test_the_study_rewrites_only_its_block_of_the_readme(tmp_path, monkeypatch):
+    monkeypatch.setattr(reproduce, "REPO", str(tmp_path))
+    readme = tmp_path / "README.md"
+    assert not reproduce.update_readme("claims", "new\n")  # no README: nothing written
+    assert not readme.exists()
+    begin, end = reproduce.readme_markers("claims")
+    readme.write_text(f"# Title\n\n{begin}\nold table\n{end}\n\nafter\n")
+    assert reproduce.update_readme("claims", "| a | b |\n")
+    expected = f"# Title\n\n{begin}\n| a | b |\n{end}\n\nafter\n"
+    assert readme.read_text() == expected
+    assert reproduce.update_readme("claims", "| a | b |\n") and readme.read_text() == expected
+    readme.write_text(f"{begin}\nno end marker\n")
+    assert not reproduce.update_readme("claims", "x\n")
+    assert readme.read_text() == f"{begin}\nno end marker\n"
+
+
+def test_the_full_data_study_is_the_same_design_on_its_downloaded_folder(tmp_path, monkeypatch, capsys):
+    small, full = reproduce.STUDIES["claims"], reproduce.STUDIES["claims_full"]
+    assert full.runs == small.runs and full.classifier_from == small.classifier_from
+    assert full.hparams == small.hparams.replace("num_steps=3000", "num_steps=10000")
+    monkeypatch.setattr(reproduce, "REPO", str(tmp_path))
+    with pytest.raises(SystemExit) as stop:
+        reproduce.data_dir(full)
+    message = str(stop.value.code)
+    assert message.startswith("error: datasets/pig.npz does not exist")
+    assert 'download_quickdraw.py --categories "pig,face,radio,alarm clock" --out datasets' in message
+    (tmp_path / "datasets").mkdir()
+    for category in full.categories:
+        (tmp_path / "datasets" / f"{category}.npz").write_bytes(b"")
+    assert reproduce.data_dir(full) == str(tmp_path / "datasets")
+    (tmp_path / "data").mkdir()  # the bundled folder never stands in for the full data
+    assert reproduce.data_dir(full) == str(tmp_path / "datasets")

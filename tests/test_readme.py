@@ -296,6 +296,20 @@ def test_readme_is_short_and_starts_with_the_pretrained_model():
     assert first and first[0] <= PRETRAINED_COMMAND_BY_LINE
 
 
+def test_the_claims_summary_is_the_committed_results():
+    # The README's block is written by the study; a hand edit or a stale copy fails here.
+    sys.path.insert(0, os.path.join(REPO, "tools"))
+    import claims
+    import reproduce
+
+    with open(os.path.join(REPO, "results", "claims", "results.json"), encoding="utf-8") as f:
+        summary = json.load(f)
+    begin, end = reproduce.readme_markers("claims")
+    block = read(README).split(begin + "\n", 1)[1].split(end, 1)[0]
+    assert block == claims.readme_markdown(claims.CLAIMS, summary["claims"], len(summary["models"]),
+                                           len(summary["runs"]))
+
+
 def test_pretrained_evaluation_covers_the_tables_sketches():
     # The table beside it is on all 1,000 test sketches: 250 per category of the 4.
     line = next(line for line in read(README).splitlines()

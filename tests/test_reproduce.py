@@ -37,7 +37,7 @@ def test_table_has_a_row_per_run_and_setting_and_marks_missing_runs():
 def in_tmp(tmp_path, monkeypatch):
     """The runner working in tmp_path, with a stand-in data folder and classifier."""
     monkeypatch.setattr(reproduce, "REPO", str(tmp_path))
-    monkeypatch.setattr(reproduce, "data_dir", lambda: "data")
+    monkeypatch.setattr(reproduce, "data_dir", lambda study: "data")
     monkeypatch.setattr(reproduce, "classifier", lambda *a: "clf")
     return tmp_path
 

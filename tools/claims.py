@@ -35,6 +35,7 @@ class Claim:
     worse: str
     re_scale: float
     drop: bool = False
+    short: str = ""  # the README's row label
 
 
 ARMS_2X2 = (
@@ -52,19 +53,20 @@ ARMS = ARMS_2X2 + ARMS_ENCODER
 
 CLAIMS = (
     Claim("graphs_rs0.3", "9 graphs beat 1 graph (both trained re_scale 0.3), test re_scale 0",
-          "g9_rs0.3", "g1_rs0.3", 0.0),
+          "g9_rs0.3", "g1_rs0.3", 0.0, short="9 vs 1 graph (both trained 0.3), test 0"),
     Claim("graphs_rs0", "9 graphs beat 1 graph (both trained re_scale 0), test re_scale 0",
-          "g9_rs0", "g1_rs0", 0.0),
+          "g9_rs0", "g1_rs0", 0.0, short="9 vs 1 graph (both trained 0), test 0"),
     Claim("reorg_9", "training at re_scale 0.3 beats 0 on disrupted input (9 graphs), test re_scale 0.3",
-          "g9_rs0.3", "g9_rs0", 0.3),
+          "g9_rs0.3", "g9_rs0", 0.3, short="trained 0.3 vs 0 (9 graphs), test 0.3"),
     Claim("reorg_9_drop", "training at re_scale 0.3 loses less from test re_scale 0 to 0.3 (9 graphs)",
-          "g9_rs0.3", "g9_rs0", 0.3, drop=True),
+          "g9_rs0.3", "g9_rs0", 0.3, drop=True,
+          short="trained 0.3 vs 0 (9 graphs), less lost from test 0 to 0.3"),
     Claim("reorg_1", "training at re_scale 0.3 beats 0 on disrupted input (1 graph), test re_scale 0.3",
-          "g1_rs0.3", "g1_rs0", 0.3),
+          "g1_rs0.3", "g1_rs0", 0.3, short="trained 0.3 vs 0 (1 graph), test 0.3"),
     Claim("enc128_vs_64", "encoder 128 beats 64 (9 graphs, trained 0.3), test re_scale 0",
-          "g9_rs0.3", "enc64", 0.0),
+          "g9_rs0.3", "enc64", 0.0, short="encoder 128 vs 64, test 0"),
     Claim("enc256_vs_128", "encoder 256 beats 128 (9 graphs, trained 0.3), test re_scale 0",
-          "enc256", "g9_rs0.3", 0.0),
+          "enc256", "g9_rs0.3", 0.0, short="encoder 256 vs 128, test 0"),
 )
 
 
@@ -165,6 +167,36 @@ def claims_markdown(rows: list) -> str:
         diff = "-" if row["difference"] is None else f"{100 * row['difference']:+.1f}"
         lines.append(f"| {row['question']} | {row['metric_title']}{' drop' if row['drop'] else ''} | "
                      f"{row['n']} | {diff} | {interval} | {row['verdict']} |")
+    return "\n".join(lines) + "\n"
+
+
+def _difference_cell(row: dict | None) -> str:
+    """One README cell: the mean paired difference in points, its interval and verdict once n >= 2."""
+    if row is None or not row["n"]:
+        return "-"
+    diff = f"{100 * row['difference']:+.1f}"
+    if row["ci95"] is None:
+        return f"{diff} (1 seed)"
+    low, high = (100 * v for v in row["ci95"])
+    return f"{diff} [{low:+.1f}, {high:+.1f}] {row['verdict']}"
+
+
+README_METRICS = ("top_1", "top_10", "rec")
+
+
+def readme_markdown(claims: tuple, rows: list, done: int, total: int) -> str:
+    """The README's summary: one line per claim, Top-1 / Top-10 / Rec differences with intervals."""
+    by = {(r["claim"], r["metric"]): r for r in rows}
+    titles = dict(METRICS)
+    lines = [f"**{done} of {total} models evaluated.** Each cell: the first arm minus the second in "
+             "points, mean over the paired seeds; with two or more, its 95% interval and verdict.", "",
+             "| claim | seeds | " + " | ".join(titles[k] for k in README_METRICS) + " |",
+             "|---|---|" + "---|" * len(README_METRICS)]
+    for claim in claims:
+        cells = [by.get((claim.name, k)) for k in README_METRICS]
+        seeds = max((c["n"] for c in cells if c), default=0)
+        lines.append(f"| {claim.short or claim.question} | {seeds} | "
+                     + " | ".join(_difference_cell(c) for c in cells) + " |")
     return "\n".join(lines) + "\n"
 
 
