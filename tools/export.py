@@ -155,16 +155,17 @@ def build_module(model: tf.Module, scale_factor: float) -> tuple:
     def codes_of(batch: dict) -> dict:
         return {"codes": model.encode(batch, training=False)[0]}
 
+    # autograph=False: no Python control flow on tensors below, so autograph would only re-parse the source.
     @tf.function(input_signature=[tf.TensorSpec([None, None, None, 2], f32, "points"),
                                   tf.TensorSpec([None, None], i32, "piece_lengths"),
-                                  tf.TensorSpec([None, None, None, 9], f32, "relations")])
+                                  tf.TensorSpec([None, None, None, 9], f32, "relations")], autograph=False)
     def encode(points, piece_lengths, relations):
         for name, value in (("points", points), ("relations", relations)):
             tf.debugging.assert_all_finite(value, f"encode: input '{name}' holds NaN or Inf values")
         return codes_of({"points": points, "piece_lengths": piece_lengths, "relations": relations})
 
     @tf.function(input_signature=[tf.TensorSpec([None, None, 3], f32, "strokes"),
-                                  tf.TensorSpec([None], i32, "lengths")])
+                                  tf.TensorSpec([None], i32, "lengths")], autograph=False)
     def encode_strokes(strokes, lengths):
         # NaN strokes would give NaN codes without a word; padding rows count too (they must be 0).
         tf.debugging.assert_all_finite(strokes, "encode_strokes: input 'strokes' holds NaN or Inf values")
@@ -173,7 +174,7 @@ def build_module(model: tf.Module, scale_factor: float) -> tuple:
         graph = strokes_to_graph(strokes, lengths, hps.max_stroke_len + 1, hps.max_strokes_num, cells)
         return codes_of(graph)
 
-    @tf.function
+    @tf.function(autograph=False)
     def generate(codes, max_len=None):
         max_len = module.max_seq_len if max_len is None else max_len
         seq, lengths = decode_loop(model, codes, tf.convert_to_tensor(max_len, i32), True,
