@@ -404,10 +404,10 @@ def update_readme(name: str, block: str) -> bool:
     path = os.path.join(REPO, "README.md")
     begin, end = readme_markers(name)
     text = open(path, encoding="utf-8").read() if os.path.exists(path) else ""
-    if begin not in text or end not in text.split(begin, 1)[1]:
+    head, has_begin, rest = text.partition(begin)
+    _, has_end, tail = rest.partition(end)
+    if not (has_begin and has_end):
         return False
-    head, rest = text.split(begin, 1)
-    tail = rest.split(end, 1)[1]
     fileio.write_text(path, f"{head}{begin}\n{block}{end}{tail}")
     return True
 
