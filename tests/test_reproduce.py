@@ -125,13 +125,13 @@ def test_a_later_session_takes_the_shipped_classifier(tmp_path, monkeypatch):
 
 
 def test_commit_is_dirty_for_code_changes_but_not_for_the_studys_own_outputs(tmp_path):
-    """Rewriting results/ and pretrained/ (as every study stage does) leaves the commit clean."""
+    """Rewriting results/, pretrained/ and the README (as every study stage does) leaves it clean."""
     import subprocess
 
     def git(*args):
         subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path,
                        check=True, capture_output=True)
-    for name in ("train.py", "results/q/results.md", "pretrained/q/config.json"):
+    for name in ("train.py", "README.md", "results/q/results.md", "pretrained/q/config.json"):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text("a")
     git("init", "-q")
@@ -141,6 +141,7 @@ def test_commit_is_dirty_for_code_changes_but_not_for_the_studys_own_outputs(tmp
     assert len(head) >= 7 and "+" not in head
     (tmp_path / "results/q/results.md").write_text("b")
     (tmp_path / "pretrained/q/config.json").write_text("b")
+    (tmp_path / "README.md").write_text("b")
     assert reproduce.commit(str(tmp_path)) == head
     (tmp_path / "train.py").write_text("b")
     assert reproduce.commit(str(tmp_path)) == head + "+changes"

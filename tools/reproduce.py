@@ -358,9 +358,10 @@ def commit(repo: str = REPO) -> str:
     """The repository's HEAD commit (with '+changes' when code, not a study's output, differs from it)."""
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=repo, capture_output=True,
                           text=True).stdout.strip() or "unknown"
-    # The study rewrites its committed results and pack as it goes; those are not code changes.
+    # The study rewrites its committed results, pack and README block as it goes; none is code.
     dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
-                            ":(exclude)results", ":(exclude)pretrained"], cwd=repo,
+                            ":(exclude)results", ":(exclude)pretrained", ":(exclude)README.md"],
+                           cwd=repo,
                            capture_output=True, text=True).stdout.strip()
     return head + ("+changes" if dirty else "")
 
