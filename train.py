@@ -138,6 +138,10 @@ def epoch_order(lengths: list, batch_size: int, window: int, rng: np.random.Gene
     return np.concatenate([batches.ravel(), order[full:]])
 
 
+# Batches built (and kept ready) at once without the autotuner: one per core, at least 2, at most 8.
+PREPARE_PARALLEL = max(2, min(8, os.cpu_count() or 2))
+
+
 class BatchSource:
     """Batch b of one epoch of a split, built on its own, so that batches can be prepared in parallel.
 
@@ -174,8 +178,13 @@ class BatchSource:
             max_seq_len=data.max_seq_len, max_nodes=data.max_strokes_num, scale_factor=data.scale_factor))
         return [batch[k] for k in self.spec]
 
-    def dataset(self, start: int = 0) -> tf.data.Dataset:
-        """Batches start.. of the epoch as a tf.data pipeline: parallel, deterministic order, prefetching."""
+    def dataset(self, start: int = 0, autotune: bool = False) -> tf.data.Dataset:
+        """Batches start.. of the epoch as a tf.data pipeline: parallel, deterministic order, prefetching.
+
+        tf.data's autotuner stays off unless asked for: with it, freeing an epoch's iterator
+        sometimes waited 20-45 s on 2 busy cores, in 3 of 8 epochs timed (docs/PERFORMANCE.md,
+        benchmarks/bench_epoch_end.py). A batch takes ~15 ms to build, a step ~1 s on a CPU.
+        """
         import tensorflow as tf
         spec = self.spec
         size = self.hps.batch_size if self.training else None  # evaluation: a smaller last batch
@@ -187,9 +196,12 @@ class BatchSource:
                 value.set_shape([size] + spec[key].shape.as_list()[1:])
                 out[key] = value
             return out
+        parallel = tf.data.AUTOTUNE if autotune else PREPARE_PARALLEL
+        options = tf.data.Options()
+        options.autotune.enabled = autotune
         return (tf.data.Dataset.range(start, self.num_batches)
-                .map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-                .prefetch(tf.data.AUTOTUNE))
+                .map(load, num_parallel_calls=parallel, deterministic=True)
+                .prefetch(parallel).with_options(options))
 
 
 # ---- the loop ---------------------------------------------------------------------

@@ -92,6 +92,29 @@ def test_cli_bad_data_is_one_line_before_tensorflow_starts(tmp_path):
     assert not os.path.exists(tmp_path / "run")
 
 
+def test_the_pipeline_yields_the_batches_in_order_with_the_autotuner_off_by_default():
+    """The tf.data pipeline gives batch b exactly as BatchSource(b), from `start`, autotuned or not."""
+    import demo_data
+    import utils
+
+    data_dir, categories = demo_data.ensure_demo_dataset()
+    data = utils.load_dataset(data_dir, categories, 40)
+    hps = hparams.parse(TINY).replace(categories=categories, max_stroke_len=data.max_stroke_len,
+                                      re_scale=0.3, batch_size=10)
+    source = train.BatchSource(data.train, hps, data, True, seed=3)
+    keys = list(source.spec)
+    expected = [source(b) for b in range(1, source.num_batches)]
+    default = source.dataset(start=1)
+    # Freeing an autotuned iterator waited tens of seconds at every epoch's end (bench_epoch_end.py).
+    assert default.options().autotune.enabled is False
+    for pipeline in (default, source.dataset(start=1, autotune=True)):
+        got = list(pipeline)
+        assert len(got) == len(expected) == source.num_batches - 1
+        for batch, arrays in zip(got, expected):
+            for key, array in zip(keys, arrays):
+                np.testing.assert_array_equal(batch[key].numpy(), array)
+
+
 def test_epoch_order_plain_and_bucketed():
     rng_lengths = np.random.default_rng(5).integers(5, 200, size=103)
     plain = train.epoch_order(list(rng_lengths), 10, 0, np.random.default_rng(0))
