@@ -182,7 +182,7 @@ class BatchSource:
         """Batches start.. of the epoch as a tf.data pipeline: parallel, deterministic order, prefetching.
 
         tf.data's autotuner stays off unless asked for: with it, freeing an epoch's iterator
-        sometimes waited 20-45 s on 2 busy cores, in 3 of 8 epochs timed (docs/PERFORMANCE.md,
+        waited 22-43 s on 2 busy cores in 2 of 7 epochs timed (docs/PERFORMANCE.md,
         benchmarks/bench_epoch_end.py). A batch takes ~15 ms to build, a step ~1 s on a CPU.
         """
         import tensorflow as tf
