@@ -22,11 +22,11 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path[:0] = [REPO, os.path.join(REPO, "tools")]
+sys.path[:0] = [REPO, os.path.join(REPO, "tools"), os.path.dirname(os.path.abspath(__file__))]
 
+import bench_train  # noqa: E402
 import hparams as hparams_lib  # noqa: E402
 import reproduce  # noqa: E402
-import utils  # noqa: E402
 from train import BatchSource, Trainer  # noqa: E402
 
 CLAIMS_HPARAMS = "preset=small,num_graphs=1,re_scale=0.3,seed=1"
@@ -58,9 +58,7 @@ def main(argv: list | None = None) -> dict:
     args = parser.parse_args(argv)
     categories = list(reproduce.CLAIMS.categories)
     hps = hparams_lib.validate(hparams_lib.parse(args.hparams).replace(categories=categories))
-    data = utils.load_dataset(args.data_dir or reproduce.data_dir(reproduce.CLAIMS), categories,
-                              hps.num_per_category, hps.max_seq_len, hps.max_strokes_num,
-                              hps.max_stroke_len)
+    data, _ = bench_train.load(args.data_dir or reproduce.data_dir(reproduce.CLAIMS), categories, hps)
     hps = hps.replace(max_seq_len=data.max_seq_len, max_strokes_num=data.max_strokes_num,
                       max_stroke_len=data.max_stroke_len)
     with tempfile.TemporaryDirectory() as log_root:
