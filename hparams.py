@@ -395,6 +395,14 @@ def validate(hps: HParams, memory: int | None = None) -> HParams:
     return hps
 
 
+def fit_to(hps: HParams, data: Any, **changes: Any) -> HParams:
+    """`hps` with the three length caps the loaded `data` fixed (and any `changes`)."""
+    # The data resolves caps left at -1 and may lower given ones; the model must be built for
+    # exactly what the batches will hold.
+    return hps.replace(max_seq_len=data.max_seq_len, max_strokes_num=data.max_strokes_num,
+                       max_stroke_len=data.max_stroke_len, **changes)
+
+
 # ---------------------------------------------------------------- memory
 # A lower bound of what training needs, so that a config that cannot fit is refused in one line
 # before a model is built (instead of an out-of-memory traceback, or a sampler that never ends).

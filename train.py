@@ -92,8 +92,7 @@ def run(hparams_text: str, data_dir: str, log_root: str, resume: bool, demo: boo
     data = utils.load_dataset(data_dir, hps.categories, hps.num_per_category, hps.max_seq_len,
                               hps.max_strokes_num, hps.max_stroke_len)
     # The caps the data fixed, checked again: the memory they need is known only now.
-    hps = hparams_lib.validate(hps.replace(max_seq_len=data.max_seq_len, max_strokes_num=data.max_strokes_num,
-                                           max_stroke_len=data.max_stroke_len))
+    hps = hparams_lib.validate(hparams_lib.fit_to(hps, data))
     for line in hparams_lib.no_effect_notices(hps):
         print(line, flush=True)
     if hps.jit_compile and not hps.shape_buckets:

@@ -59,8 +59,7 @@ def main(argv: list | None = None) -> dict:
     categories = list(reproduce.CLAIMS.categories)
     hps = hparams_lib.validate(hparams_lib.parse(args.hparams).replace(categories=categories))
     data, _ = bench_train.load(args.data_dir or reproduce.data_dir(reproduce.CLAIMS), categories, hps)
-    hps = hps.replace(max_seq_len=data.max_seq_len, max_strokes_num=data.max_strokes_num,
-                      max_stroke_len=data.max_stroke_len)
+    hps = hparams_lib.fit_to(hps, data)
     with tempfile.TemporaryDirectory() as log_root:
         trainer = Trainer(hps, data, log_root, verbose=0)
         one_epoch(trainer, 0, 3, autotune=False)  # trace the step before any timing

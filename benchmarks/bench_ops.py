@@ -114,8 +114,7 @@ def epoch_flops(hps, datasets: dict, data_dir: str) -> dict:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             data = utils.load_dataset(data_dir, categories, hps.num_per_category)
-        h = hps.replace(categories=categories, max_seq_len=data.max_seq_len,
-                        max_strokes_num=data.max_strokes_num, max_stroke_len=data.max_stroke_len)
+        h = hparams_lib.fit_to(hps, data, categories=categories)
         entry = {}
         for buckets in (0, 4):
             source = BatchSource(data.train, h.replace(shape_buckets=buckets), data, True, seed=0)

@@ -82,8 +82,7 @@ def main(argv: list | None = None) -> dict:
             warnings.simplefilter("ignore")  # the bundled files' clipped offsets are known
             data = utils.load_dataset(args.data_dir, categories, base.num_per_category, base.max_seq_len,
                                       base.max_strokes_num, base.max_stroke_len)
-        hps = base.replace(categories=categories, max_seq_len=data.max_seq_len,
-                           max_strokes_num=data.max_strokes_num, max_stroke_len=data.max_stroke_len)
+        hps = hparams_lib.fit_to(base, data, categories=categories)
         off = count(data, hps, 0)
         entry = {"caps": [data.max_seq_len + 1, data.max_strokes_num, data.max_stroke_len + 1],
                  "train_batches": off["train_batches"], "off": _public(off, off)}

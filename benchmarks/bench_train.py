@@ -198,8 +198,7 @@ def main() -> None:
         hps.batch_size, hps.dec_rnn_size, strategy=args.strategy)
     strategy = make_strategy(args.strategy)
     data, categories = load(args.data_dir, args.categories.split(","), hps)
-    hps = hps.replace(categories=categories, max_seq_len=data.max_seq_len,
-                      max_strokes_num=data.max_strokes_num, max_stroke_len=data.max_stroke_len)
+    hps = hparams_lib.fit_to(hps, data, categories=categories)
     if args.variants is not None:
         result = compare(hps, data, [""] + args.variants.split(";"), args, strategy, shards)
         result.update({"hparams": args.hparams, "batch_size": hps.batch_size, "data": ",".join(categories),

@@ -33,8 +33,7 @@ def main() -> None:
     hps = hparams_lib.parse(args.hparams)
     shards = configure(hps.batch_size, hps.dec_rnn_size)  # as train.py does
     data, categories = load(args.data_dir, args.categories.split(","), hps)
-    hps = hps.replace(categories=categories, max_seq_len=data.max_seq_len,
-                      max_strokes_num=data.max_strokes_num, max_stroke_len=data.max_stroke_len)
+    hps = hparams_lib.fit_to(hps, data, categories=categories)
     marks = [int(s) for s in args.checkpoints.split(",")]
     curve, start = {}, time.perf_counter()
     with tempfile.TemporaryDirectory() as log_root:

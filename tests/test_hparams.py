@@ -175,3 +175,13 @@ def test_memory_grows_with_every_size_and_names_the_batch_on_a_small_machine():
 
 def test_machine_memory_is_a_positive_byte_count():
     assert hparams.machine_memory() > 10 ** 8
+
+
+def test_fit_to_takes_the_data_caps_and_the_changes():
+    """-1 caps and a cap the data lowered both become the data's; other fields stay or change as asked."""
+    data = type("Data", (), {"max_seq_len": 87, "max_strokes_num": 12, "max_stroke_len": 40})()
+    hps = hparams.parse("max_seq_len=-1,max_strokes_num=100,max_stroke_len=-1,batch_size=7")
+    fitted = hparams.fit_to(hps, data, categories=["cat"])
+    assert (fitted.max_seq_len, fitted.max_strokes_num, fitted.max_stroke_len) == (87, 12, 40)
+    assert fitted.categories == ["cat"] and fitted.batch_size == 7
+    assert hparams.diff(hps, fitted).keys() == {"max_seq_len", "max_strokes_num", "max_stroke_len", "categories"}

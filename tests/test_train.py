@@ -151,9 +151,7 @@ def test_early_stopping_after_patience_validations_without_improvement(tmp_path,
 
     data_dir, categories = demo_data.ensure_demo_dataset()
     data = utils.load_dataset(data_dir, categories, 40)
-    hps = hparams.parse(TINY).replace(
-        categories=categories, early_stop_patience=3, max_seq_len=data.max_seq_len,
-        max_strokes_num=data.max_strokes_num, max_stroke_len=data.max_stroke_len)
+    hps = hparams.fit_to(hparams.parse(TINY), data, categories=categories, early_stop_patience=3)
     trainer = train.Trainer(hps, data, str(tmp_path / "run"), verbose=0)
     trainer.prepare(False)
     losses = iter([5.0, 4.0, 4.5, 4.0, 4.2, 1.0])
