@@ -184,4 +184,5 @@ def test_fit_to_takes_the_data_caps_and_the_changes():
     fitted = hparams.fit_to(hps, data, categories=["cat"])
     assert (fitted.max_seq_len, fitted.max_strokes_num, fitted.max_stroke_len) == (87, 12, 40)
     assert fitted.categories == ["cat"] and fitted.batch_size == 7
-    assert hparams.diff(hps, fitted).keys() == {"max_seq_len", "max_strokes_num", "max_stroke_len", "categories"}
+    changed = {"max_seq_len", "max_strokes_num", "max_stroke_len", "categories"}
+    assert hparams.diff(hps, fitted).keys() == changed
