@@ -10,9 +10,11 @@ from conftest import REPO
 
 @pytest.mark.slow
 def test_dry_run_records_every_step(tmp_path):
-    env = dict(os.environ, OUT=str(tmp_path), TMPDIR=str(tmp_path))
+    # The 470 s budget is the GPU machine's window; here the suite's load sets the pace, and a
+    # starved 2-core machine once ran out of it before the last step.
+    env = dict(os.environ, OUT=str(tmp_path), TMPDIR=str(tmp_path), BUDGET_S="900")
     done = subprocess.run(["bash", "benchmarks/device_check.sh", "--dry-run"], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=600)
+                          capture_output=True, text=True, timeout=960)
     assert done.returncode == 0, done.stdout + done.stderr
     (results,) = [p for p in tmp_path.iterdir() if p.name.endswith("-dry-run.jsonl")]
     lines = [json.loads(line) for line in results.read_text().splitlines()]
