@@ -145,3 +145,21 @@ def test_commit_is_dirty_for_code_changes_but_not_for_the_studys_own_outputs(tmp
     assert reproduce.commit(str(tmp_path)) == head
     (tmp_path / "train.py").write_text("b")
     assert reproduce.commit(str(tmp_path)) == head + "+changes"
+
+
+def test_stage_saves_its_time_while_it_runs_and_stops_the_study_when_it_fails(tmp_path, monkeypatch, capfd):
+    """A killed study keeps the time its running stage had spent; a failed stage is timed, then stops it."""
+    monkeypatch.setattr(reproduce, "REPO", str(tmp_path))
+    path = str(tmp_path / "stage_seconds.json")
+    log = reproduce.StageTimes(path)
+    log.add("train a", 5.0)  # an earlier, killed part of the same stage
+    # The child reads the file while it runs: the time saved so far must already exceed the 5 s before.
+    peek = (f"import json,time; time.sleep(0.5); "
+            f"print('seen', json.load(open({path!r}))['train a'], flush=True)")
+    reproduce.stage("train a", [sys.executable, "-c", peek], log, heartbeat_s=0.1)
+    seen = float(capfd.readouterr().out.split("seen ")[1].split()[0])
+    saved = json.load(open(path))["train a"]
+    assert 5.0 < seen <= saved and 5.5 <= saved < 60.0
+    with pytest.raises(SystemExit, match="'fail b' failed"):
+        reproduce.stage("fail b", [sys.executable, "-c", "import sys; sys.exit(3)"], log, heartbeat_s=0.1)
+    assert "fail b" in json.load(open(path))

@@ -161,12 +161,24 @@ class StageTimes(dict):
         fileio.write_json(self.path, dict(self))
 
 
-def stage(title: str, command: list, log: StageTimes) -> None:
-    """Run one command, echoing it; record its wall time (also when it fails); stop the study if it fails."""
+HEARTBEAT_S = 60.0  # a killed study (a session's end) loses at most this much of a stage's recorded time
+
+
+def stage(title: str, command: list, log: StageTimes, heartbeat_s: float = HEARTBEAT_S) -> None:
+    """Run one command, echoing it; record its wall time as it runs (also when it fails); stop if it fails."""
     print(f"\n=== {title}\n$ {' '.join(command)}", flush=True)
-    start = time.perf_counter()
-    code = subprocess.call(command, cwd=REPO)
-    log.add(title, time.perf_counter() - start)
+    process = subprocess.Popen(command, cwd=REPO)
+    last = time.perf_counter()
+    while True:
+        try:
+            code = process.wait(timeout=heartbeat_s)
+        except subprocess.TimeoutExpired:
+            code = None
+        now = time.perf_counter()
+        log.add(title, now - last)
+        last = now
+        if code is not None:
+            break
     if code != 0:
         sys.exit(f"study stopped: '{title}' failed (rerun the same command to resume)")
 
