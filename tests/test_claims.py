@@ -172,3 +172,52 @@ def test_the_full_data_study_is_the_same_design_on_its_downloaded_folder(tmp_pat
     assert reproduce.data_dir(full) == str(tmp_path / "datasets")
     (tmp_path / "data").mkdir()  # the bundled folder never stands in for the full data
     assert reproduce.data_dir(full) == str(tmp_path / "datasets")
+
+
+def encoder_results(top_1: dict, rec: dict | None = None, seeds: tuple = (0, 1, 2)) -> dict:
+    """Results of the three encoder arms: Top-1 (and Rec) at test 0 per size, with seed-to-seed noise."""
+    arms = {size: arm for size, arm in claims.ENCODER_SIZES}
+    out = {}
+    for seed, noise in zip(seeds, (0.0, 0.04, -0.03)):
+        for size, value in top_1.items():
+            r = result({0.0: value + noise + 0.01 * seed * (size == 128)})
+            r["settings"][0]["rec"] = (rec or {}).get(size, 0.5) + noise
+            out[claims.run_name(arms[size], seed)] = r
+    return out
+
+
+def test_the_encoder_rule_keeps_the_fastest_size_when_nothing_separates_the_sizes():
+    # 128 and 256 differ from 64 only by noise that changes sign across seeds.
+    results = encoder_results({64: 0.40, 128: 0.40, 256: 0.40})
+    results["enc256_s1"]["settings"][0]["top_1"] += 0.02
+    results["enc256_s2"]["settings"][0]["top_1"] -= 0.03
+    choice = claims.encoder_choice(results)
+    assert choice["size"] == 64 and choice["complete"]
+    assert [(s["larger"], s["smaller"], s["moved"]) for s in choice["steps"]] == [(128, 64, False),
+                                                                                 (256, 64, False)]
+
+
+def test_the_encoder_rule_moves_up_to_a_size_that_clearly_beats_the_one_chosen():
+    # 256 is 10 points of Top-1 above 64 at every seed; 128 is not separable from 64.
+    choice = claims.encoder_choice(encoder_results({64: 0.40, 128: 0.40, 256: 0.50}))
+    assert choice["size"] == 256
+    top_1 = next(r for r in choice["steps"][1]["rows"] if r["metric"] == "top_1")
+    assert top_1["difference"] == pytest.approx(0.10) and top_1["verdict"] == "holds"
+    text = claims.encoder_markdown(choice)
+    assert "| encoder 256 vs 64 |" in text and "**256** (all seeds in)" in text
+
+
+def test_the_encoder_rule_does_not_move_to_a_size_that_is_clearly_worse_on_another_metric():
+    # 128 wins Top-1 by 10 points but loses Rec by 5 at every seed; 256 is 64 again.
+    choice = claims.encoder_choice(encoder_results({64: 0.40, 128: 0.50, 256: 0.40},
+                                                   rec={64: 0.50, 128: 0.45, 256: 0.50}))
+    verdicts = {r["metric"]: r["verdict"] for r in choice["steps"][0]["rows"]}
+    assert verdicts["top_1"] == "holds" and verdicts["rec"] == "does not hold"
+    assert choice["size"] == 64
+
+
+def test_the_encoder_rule_says_when_a_seed_is_missing():
+    results = encoder_results({64: 0.40, 128: 0.40, 256: 0.50})
+    del results["enc64_s2"]
+    choice = claims.encoder_choice(results)
+    assert not choice["complete"] and "not final" in claims.encoder_markdown(choice)

@@ -307,7 +307,7 @@ def test_the_claims_summary_is_the_committed_results():
     begin, end = reproduce.readme_markers("claims")
     block = read(README).split(begin + "\n", 1)[1].split(end, 1)[0]
     assert block == claims.readme_markdown(claims.CLAIMS, summary["claims"], len(summary["models"]),
-                                           len(summary["runs"]))
+                                           len(summary["runs"]), summary["encoder_choice"])
 
 
 def test_pretrained_evaluation_covers_the_tables_sketches():

@@ -70,6 +70,14 @@ CLAIMS = (
 )
 
 
+# The `small` preset's encoder sizes, fastest first, with the arm that trains each (9 graphs, trained 0.3).
+ENCODER_SIZES = ((64, "enc64"), (128, "g9_rs0.3"), (256, "enc256"))
+# The rule, fixed before seed 2 was in: start at the fastest size and move to a larger one only when it
+# beats the size chosen so far at test re_scale 0, paired over all seeds, with an interval above 0 in at
+# least one of Rec, Top-1, Top-10 and below 0 in none. "Cannot tell" keeps the faster size.
+ENCODER_METRICS = ("rec", "top_1", "top_10")
+
+
 def run_name(arm: str, seed: int) -> str:
     """The study run of one arm and seed."""
     return f"{arm}_s{seed}"
@@ -184,7 +192,7 @@ def _difference_cell(row: dict | None) -> str:
 README_METRICS = ("top_1", "top_10", "rec")
 
 
-def readme_markdown(claims: tuple, rows: list, done: int, total: int) -> str:
+def readme_markdown(claims: tuple, rows: list, done: int, total: int, encoder: dict | None = None) -> str:
     """The README's summary: one line per claim, Top-1 / Top-10 / Rec differences with intervals."""
     by = {(r["claim"], r["metric"]): r for r in rows}
     titles = dict(METRICS)
@@ -197,6 +205,9 @@ def readme_markdown(claims: tuple, rows: list, done: int, total: int) -> str:
         seeds = max((c["n"] for c in cells if c), default=0)
         lines.append(f"| {claim.short or claim.question} | {seeds} | "
                      + " | ".join(_difference_cell(c) for c in cells) + " |")
+    if encoder:
+        lines += ["", f"The `small` preset's encoder by the study's rule (results/claims/results.md): "
+                      f"**{encoder['size']}**{'' if encoder['complete'] else ' so far (not every seed in)'}."]
     return "\n".join(lines) + "\n"
 
 
@@ -212,3 +223,34 @@ def errorbar_picture(rows: list, path: str) -> None:
     if series:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         plots.metric_errorbars(series, [("top_1", "Top-1 Ret (%)"), ("top_10", "Top-10 Ret (%)")], path)
+
+
+def encoder_choice(results: dict, seeds: tuple = SEEDS) -> dict:
+    """The `small` preset's encoder size by the rule above, with the comparisons that decided it."""
+    chosen, arm = ENCODER_SIZES[0]
+    steps = []
+    for size, candidate in ENCODER_SIZES[1:]:
+        claim = Claim(f"enc{size}_vs_{chosen}", f"encoder {size} beats {chosen}", candidate, arm, 0.0)
+        rows = [r for r in claim_rows((claim,), results, seeds) if r["metric"] in ENCODER_METRICS]
+        verdicts = {r["metric"]: r["verdict"] for r in rows}
+        wins = study_stats.HOLDS in verdicts.values() and study_stats.REVERSED not in verdicts.values()
+        steps.append({"larger": size, "smaller": chosen, "moved": wins,
+                      "rows": [{k: r[k] for k in ("metric", "n", "difference", "ci95", "verdict")}
+                               for r in rows]})
+        if wins:
+            chosen, arm = size, candidate
+    complete = all(results.get(run_name(a, s)) for _, a in ENCODER_SIZES for s in seeds)
+    return {"size": chosen, "complete": complete, "steps": steps}
+
+
+def encoder_markdown(choice: dict) -> str:
+    """Markdown: each step of the encoder rule with its intervals, and the size it picks."""
+    lines = ["| comparison (test re_scale 0) | " + " | ".join(dict(METRICS)[k] for k in ENCODER_METRICS)
+             + " | moves up |", "|---|" + "---|" * (len(ENCODER_METRICS) + 1)]
+    for step in choice["steps"]:
+        by = {r["metric"]: r for r in step["rows"]}
+        lines.append(f"| encoder {step['larger']} vs {step['smaller']} | "
+                     + " | ".join(_difference_cell(by.get(k)) for k in ENCODER_METRICS)
+                     + f" | {'yes' if step['moved'] else 'no'} |")
+    state = "all seeds in" if choice["complete"] else "not every seed in yet, so not final"
+    return "\n".join(lines) + f"\n\nThe rule picks encoder **{choice['size']}** ({state}).\n"

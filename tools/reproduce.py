@@ -390,10 +390,12 @@ def write_summary(name: str, study: Study, results: dict, times: dict, out_dir: 
         arm_rows = claims.arm_rows(study.arms, results, study.re_scales)
         claim_rows = claims.claim_rows(claims.CLAIMS, results)
         done = sum(1 for r in study.runs if results.get(r.name))
-        report = arms_report(study, done, arm_rows, claim_rows, out_dir)
-        update_readme(name, claims.readme_markdown(claims.CLAIMS, claim_rows, done, len(study.runs)))
+        encoder = claims.encoder_choice(results)
+        report = arms_report(study, done, arm_rows, claim_rows, encoder, out_dir)
+        update_readme(name, claims.readme_markdown(claims.CLAIMS, claim_rows, done, len(study.runs),
+                                                      encoder))
         summary.update(models=models(study, results, times), arms=arm_rows, claims=claim_rows,
-                       statistics=STATISTICS)
+                       encoder_choice=encoder, statistics=STATISTICS)
     fileio.write_json(os.path.join(out_dir, "results.json"), summary)
     decoding = next((r["greedy"] for r in results.values() if r), False)
     text = (f"# Study `{name}`: {study.about}\n\n"
@@ -431,6 +433,12 @@ STATISTICS = ("mean and sample sd over the training seeds per arm; each claim is
               "No correction for the number of claims and metrics.")
 
 
+ENCODER_RULE = ("Start at the fastest size (64) and move to a larger one only when it beats the size chosen "
+                "so far at test re_scale 0, paired over the seeds, with a 95% interval above 0 in at least "
+                "one of Rec, Top-1, Top-10 and below 0 in none; \"cannot tell\" keeps the faster size. "
+                "Fixed before the last seed was in (tools/claims.py).")
+
+
 def models(study: Study, results: dict, times: dict) -> dict:
     """Every evaluated model of an arm study: arm, seed, commit, hparams, wall time and metrics."""
     out = {}
@@ -445,11 +453,13 @@ def models(study: Study, results: dict, times: dict) -> dict:
     return out
 
 
-def arms_report(study: Study, done: int, arm_rows: list, claim_rows: list, out_dir: str) -> str:
-    """Markdown of the arms (mean ± sd) and claims (paired intervals); draws the error-bar picture."""
+def arms_report(study: Study, done: int, arm_rows: list, claim_rows: list, encoder: dict,
+                out_dir: str) -> str:
+    """Markdown of the arms (mean ± sd), claims (paired intervals) and encoder rule; draws the error bars."""
     claims.errorbar_picture(arm_rows, os.path.join(out_dir, "errorbars.png"))
     return (f"{done} of {len(study.runs)} models evaluated.\n\n## Claims\n\n{STATISTICS}\n\n"
             + claims.claims_markdown(claim_rows)
+            + f"\n## The `small` preset's encoder\n\n{ENCODER_RULE}\n\n" + claims.encoder_markdown(encoder)
             + "\n## Arms (mean ± sd over seeds)\n\n![error bars](errorbars.png)\n\n"
             + claims.arms_markdown(arm_rows) + "\n## Every model\n\n")
 
