@@ -433,10 +433,10 @@ STATISTICS = ("mean and sample sd over the training seeds per arm; each claim is
               "No correction for the number of claims and metrics.")
 
 
-ENCODER_RULE = ("Start at the fastest size (64) and move to a larger one only when it beats the size chosen "
-                "so far at test re_scale 0, paired over the seeds, with a 95% interval above 0 in at least "
-                "one of Rec, Top-1, Top-10 and below 0 in none; \"cannot tell\" keeps the faster size. "
-                "Fixed before the last seed was in (tools/claims.py).")
+ENCODER_RULE = ("One size beats another when, at test re_scale 0 and paired over the seeds, its 95% interval "
+                "is above 0 in at least one of Rec, Top-1, Top-10 and below 0 in none. The preset takes the "
+                "fastest size that no other size beats, so \"cannot tell\" keeps the faster size. Fixed "
+                "before the last seed was in (tools/claims.py).")
 
 
 def models(study: Study, results: dict, times: dict) -> dict:
