@@ -239,3 +239,14 @@ def test_the_encoder_rule_says_when_a_seed_is_missing():
     del results["enc64_s2"]
     choice = claims.encoder_choice(results)
     assert not choice["complete"] and "not final" in claims.encoder_markdown(choice)
+
+
+def test_the_speed_line_orders_the_sizes_and_is_empty_without_a_benchmark(tmp_path):
+    path = tmp_path / "encoder_speed.json"
+    assert claims.speed_markdown(str(path)) == ""
+    variants = [{"extra": "", "sketches_per_sec": 88.4},
+                {"extra": "enc_rnn_size=64", "sketches_per_sec": 101.7},
+                {"extra": "enc_rnn_size=256", "sketches_per_sec": 56.6}]
+    path.write_text(json.dumps({"result": {"variants": variants}}))
+    assert claims.speed_markdown(str(path)).endswith(
+        "encoder 64: 101.7, encoder 128: 88.4, encoder 256: 56.6.\n")

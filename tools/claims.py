@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
 import os
 
 import study_stats
@@ -263,3 +264,16 @@ def encoder_markdown(choice: dict) -> str:
     picked = ("no size: each is beaten by another" if choice["size"] is None
               else f"encoder **{choice['size']}**")
     return "\n".join(lines) + f"\n\nBeaten: {beaten}. The rule picks {picked} ({state}).\n"
+
+
+def speed_markdown(path: str) -> str:
+    """One line: sketches/s per encoder size from a committed benchmarks/bench_train.py run (or '')."""
+    if not os.path.exists(path):
+        return ""
+    with open(path, encoding="utf-8") as f:
+        bench = json.load(f)
+    sizes = {"": 128, **{f"enc_rnn_size={size}": size for size, _ in ENCODER_SIZES}}
+    rates = sorted((sizes[v["extra"]], v["sketches_per_sec"]) for v in bench["result"]["variants"])
+    return ("Training speed, sketches/s on 2 CPU cores (median of alternating rounds, "
+            f"[`{os.path.basename(path)}`]({os.path.basename(path)})): "
+            + ", ".join(f"encoder {size}: {rate:g}" for size, rate in rates) + ".\n")

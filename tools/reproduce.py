@@ -460,6 +460,7 @@ def arms_report(study: Study, done: int, arm_rows: list, claim_rows: list, encod
     return (f"{done} of {len(study.runs)} models evaluated.\n\n## Claims\n\n{STATISTICS}\n\n"
             + claims.claims_markdown(claim_rows)
             + f"\n## The `small` preset's encoder\n\n{ENCODER_RULE}\n\n" + claims.encoder_markdown(encoder)
+            + "\n" + claims.speed_markdown(os.path.join(out_dir, "encoder_speed.json"))
             + "\n## Arms (mean ± sd over seeds)\n\n![error bars](errorbars.png)\n\n"
             + claims.arms_markdown(arm_rows) + "\n## Every model\n\n")
 
