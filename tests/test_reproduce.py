@@ -61,38 +61,81 @@ def test_a_rerun_skips_finished_runs_and_redoes_changed_ones(in_tmp, monkeypatch
     assert "| stroke nodes, encoder 128 | 0 | 50.0 |" in (out / "results.md").read_text()
 
 
-def test_the_shipped_model_continues_its_run_once_and_is_packed_once(in_tmp, monkeypatch):
+def test_the_shipped_model_continues_its_run_once_after_the_study_and_is_packed_once(in_tmp, monkeypatch):
     """The ship stage copies its study run, trains it on, evaluates and packs it; a rerun skips it."""
-    study, tmp_path = reproduce.STUDIES["quickdraw4"], in_tmp
+    study, tmp_path = reproduce.STUDIES["claims"], in_tmp
     calls = []
     monkeypatch.setattr(reproduce, "train",
                         lambda study, name, hparams, *a: calls.append(("train", name, hparams)))
     monkeypatch.setattr(reproduce, "evaluate",
                         lambda study, name, *a: calls.append(("eval", name)) or fake_result(0.5))
     monkeypatch.setattr(reproduce, "stage", lambda title, command, log: calls.append((title,)))
-    base = tmp_path / "runs" / "quickdraw4" / study.ship.run
+    monkeypatch.setattr(reproduce, "update_readme", lambda *a: False)
+    base = tmp_path / "runs" / "claims" / study.ship.run
     (base / "evaluation").mkdir(parents=True)
     (base / "model_config.json").write_text("{}")
     (base / "ckpt-1.index").write_text("")
-    old_picture = tmp_path / "results" / "quickdraw4" / "pictures" / "shipped.png"
+    old_picture = tmp_path / "results" / "claims" / "pictures" / "shipped.png"
     old_picture.parent.mkdir(parents=True)
     old_picture.write_text("drawn from an earlier evaluation")
-    assert reproduce.main(["--study", "quickdraw4"]) == 0
+    assert reproduce.main(["--study", "claims"]) == 0
     assert not old_picture.exists()  # the new evaluation's samples are drawn when they exist
-    shipped = tmp_path / "runs" / "quickdraw4" / "shipped"
+    shipped = tmp_path / "runs" / "claims" / "shipped"
     assert (shipped / "ckpt-1.index").exists() and not (shipped / "evaluation").exists()
-    hparams = f"{study.hparams},re_scale=0.3,num_steps={study.ship.num_steps},{study.ship.hparams}"
+    hparams = ("preset=small,num_steps=3000,save_every=1,decay_rate=0.9999,early_stop_patience=10,"
+               "re_scale=0.3,enc_rnn_size=256,seed=0,num_steps=10000")
     assert ("train", "shipped", hparams) in calls
-    order = [calls.index(c) for c in (("eval", study.ship.run), ("eval", "shipped"), ("pack shipped",))]
-    assert order == sorted(order)
+    # after every model of the study, in seed order, so that a partial study stays balanced
+    assert calls[-3:] == [("train", "shipped", hparams), ("eval", "shipped"), ("pack shipped",)]
     assert len(calls) == 2 * len(study.runs) + 3
     (tmp_path / study.ship.out).mkdir(parents=True)
     (tmp_path / study.ship.out / "ckpt-7.index").write_text("")  # packed from the evaluated checkpoint
     calls.clear()
-    assert reproduce.main(["--study", "quickdraw4"]) == 0
+    assert reproduce.main(["--study", "claims"]) == 0
     assert calls == []
-    summary = (tmp_path / "results" / "quickdraw4" / "results.md").read_text()
+    summary = (tmp_path / "results" / "claims" / "results.md").read_text()
     assert f"| shipped: {study.ship.run} trained on to {study.ship.num_steps} steps | 0 | 50.0 |" in summary
+
+
+def test_a_shipped_model_whose_run_is_gone_trains_from_step_0(in_tmp, monkeypatch, capsys):
+    """On a fresh machine (no runs/) the ship stage trains the same config from scratch."""
+    study, tmp_path = reproduce.STUDIES["claims"], in_tmp
+    trained = []
+    monkeypatch.setattr(reproduce, "train", lambda study, name, hparams, *a: trained.append(name))
+    monkeypatch.setattr(reproduce, "evaluate", lambda *a: fake_result(0.5))
+    out = tmp_path / "results" / "claims"
+    out.mkdir(parents=True)
+    reproduce.trained_result(study, "shipped", "preset=small", str(tmp_path / "runs"), "data", {},
+                             str(out), start_from="enc256_s0")
+    assert trained == ["shipped"] and "trains from step 0" in capsys.readouterr().out
+
+
+def test_a_pin_goes_to_every_run_that_does_not_set_its_key():
+    study = reproduce.STUDIES["claims"]
+    runs = {r.name: study.hparams_of(r) for r in study.runs}
+    assert runs["g9_rs0.3_s0"] == ("preset=small,num_steps=3000,save_every=1,decay_rate=0.9999,"
+                                   "early_stop_patience=10,enc_rnn_size=128,re_scale=0.3,seed=0")
+    assert "128" not in runs["enc256_s0"] and "128" not in runs["enc64_s1"]
+
+
+WANTED = "preset=small,num_steps=3000,enc_rnn_size=128,re_scale=0.3,seed=0"
+
+
+@pytest.mark.parametrize("recorded, pinned, kept", [
+    # recorded when `small` had a 128-unit encoder, before the pin existed
+    ("preset=small,num_steps=3000,re_scale=0.3,seed=0", "enc_rnn_size=128", True),
+    # ... which, read without the pin, now means the new preset's 256 units
+    ("preset=small,num_steps=3000,re_scale=0.3,seed=0", "", False),
+    (WANTED, "enc_rnn_size=128", True),
+    ("preset=small,re_scale=0.3,seed=0,num_steps=3000,enc_rnn_size=128", "", True),  # another order
+    ("preset=small,num_steps=1000,re_scale=0.3,seed=0", "enc_rnn_size=128", False),
+    ("preset=small,enc_rnn_size=64,num_steps=3000,re_scale=0.3,seed=0", "enc_rnn_size=128", False),
+    ("preset=small,no_such_key=1,num_steps=3000,re_scale=0.3,seed=0", "enc_rnn_size=128", False),
+])
+def test_finished_compares_resolved_hparams_read_with_the_pins(tmp_path, recorded, pinned, kept):
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps({"run_hparams": recorded}))
+    assert (reproduce.finished(str(path), WANTED, pinned) is not None) == kept
 
 
 def test_loss_curves_of_every_run_go_into_results_and_one_plot(tmp_path):
@@ -112,10 +155,10 @@ def test_loss_curves_of_every_run_go_into_results_and_one_plot(tmp_path):
 
 def test_a_later_session_takes_the_shipped_classifier(tmp_path, monkeypatch):
     """Without runs/, the study evaluates with the classifier packed beside the shipped model."""
-    study = reproduce.STUDIES["quickdraw4"]
+    study = reproduce.STUDIES["claims"]
     monkeypatch.setattr(reproduce, "REPO", str(tmp_path))
     monkeypatch.setattr(reproduce, "stage", lambda *a: pytest.fail("the classifier was trained again"))
-    packed = tmp_path / study.ship.out / "classifier"
+    packed = tmp_path / study.classifier_from
     packed.mkdir(parents=True)
     (packed / "classifier.json").write_text('{"checkpoint": "classifier-7"}')
     out = reproduce.classifier(study, str(tmp_path / "runs"), "data", {})

@@ -32,6 +32,8 @@ import claims  # noqa: E402
 import cli  # noqa: E402
 import fileio  # noqa: E402
 import sample_files  # noqa: E402
+from errors import UserError  # noqa: E402
+from hparams import parse as parse_hparams  # noqa: E402
 
 QUICKDRAW4 = ["pig", "face", "radio", "alarm clock"]
 
@@ -70,10 +72,15 @@ class Study:
     classifier_from: str = ""  # a committed classifier to evaluate with (else the shipped one, else trained)
     arms: tuple = ()  # claims.Arm: the runs are these arms x seeds, and the report has the claims
     data: str = ""  # its data folder (relative to the repository); default: data/, else ../shared/data
+    # Keys that hold the study's models at the values a preset had when they were trained, after the
+    # preset changed (see `finished`); a run that sets such a key itself keeps its own value.
+    pinned: str = ""
 
     def hparams_of(self, run: Run) -> str:
-        """The --hparams of one of its runs: the study's, then the run's own (later keys win)."""
-        return f"{self.hparams},{run.hparams}"
+        """The --hparams of one of its runs: the study's, its pins, then the run's own (later keys win)."""
+        own = {part.split("=", 1)[0] for part in run.hparams.split(",")}
+        pins = [part for part in self.pinned.split(",") if part and part.split("=", 1)[0] not in own]
+        return ",".join(filter(None, (self.hparams, *pins, run.hparams)))
 
 
 def seeded_runs(arms: tuple, seeds: tuple = claims.SEEDS) -> tuple:
@@ -82,27 +89,32 @@ def seeded_runs(arms: tuple, seeds: tuple = claims.SEEDS) -> tuple:
                  for a, s in claims.seed_order(arms, seeds))
 
 
+# The `small` preset's encoder was 128 units when these studies ran; the claims study moved it to 256.
+SMALL_WAS = "enc_rnn_size=128"
+
 # Patience 10 (validation every 80 steps): no model stops before 3000 steps on a noisy validation.
 CLAIMS = Study(
     categories=tuple(QUICKDRAW4),
     hparams="preset=small,num_steps=3000,save_every=1,decay_rate=0.9999,early_stop_patience=10",
-    runs=seeded_runs(claims.ARMS), arms=claims.ARMS,
+    runs=seeded_runs(claims.ARMS), arms=claims.ARMS, pinned=SMALL_WAS,
     classifier_from="pretrained/quickdraw4/classifier",
     about="the paper's claims with error bars: {9 graphs, 1 graph} x {trained re_scale 0, 0.3} "
-          "and the small preset's encoder size, seeds 0-2, 3000 steps each")
+          "and the small preset's encoder size, seeds 0-2, 3000 steps each",
+    # The new `small` default (encoder 256, 9 graphs, trained re_scale 0.3), seed 0 as before,
+    # trained on after the whole study: it replaces the 128-unit model that results/quickdraw4 shipped.
+    ship=Ship("enc256_s0", num_steps=10000, out="pretrained/quickdraw4"))
 
 STUDIES = {
     "small_encoder": Study(
         categories=tuple(QUICKDRAW4),
         hparams="preset=small,num_steps=1000,save_every=1,decay_rate=0.9999",
         runs=tuple(Run(f"enc{size}", f"enc_rnn_size={size}", f"stroke nodes, encoder {size}")
-                   for size in (64, 128, 256)),
+                   for size in (64, 128, 256)),  # every run sets its size: nothing to pin
         re_scales=(0.0, 0.3), sample_size=100,
         about="the `small` preset's node-encoder size with stroke nodes (1000 steps each)"),
     "quickdraw4": Study(
         categories=tuple(QUICKDRAW4),
-        hparams="preset=small,num_steps=1000,save_every=1,decay_rate=0.9999",
-        # The shipped candidate first: the longest job after the study resumes it.
+        hparams="preset=small,num_steps=1000,save_every=1,decay_rate=0.9999", pinned=SMALL_WAS,
         runs=(Run("strokes9_rs0.3", "re_scale=0.3", "SketchGloc, 9 graphs, strokes, trained re_scale 0.3"),
               Run("strokes9_rs0", "re_scale=0.0", "SketchGloc, 9 graphs, strokes, trained re_scale 0"),
               Run("strokes1_rs0.3", "num_graphs=1,re_scale=0.3", "single graph, strokes, trained 0.3"),
@@ -115,17 +127,15 @@ STUDIES = {
                   "SketchGloc, 9 graphs, strokes, trained 0, seed 1")),
         about="the paper's claims on real QuickDraw: 9 graphs vs 1, strokes vs pieces, "
               "trained with and without disruption (1000 steps each)",
-        # 1000 steps draw sketches near chance Rec (results/small_encoder/): the shipped model
-        # continues the 9-graph re_scale 0.3 run, right after it, while its checkpoints exist.
-        # Early stopping (patience 5) ended the first 10000-step try at step 5600 with Rec 49.2%
-        # at re_scale 0, just short of the acceptance's 50%: patience 10 lets it train on.
-        ship=Ship("strokes9_rs0.3", num_steps=10000, out="pretrained/quickdraw4",
-                  hparams="early_stop_patience=10")),
+        # Until the claims study, this study shipped pretrained/quickdraw4: its 9-graph re_scale 0.3
+        # run trained on to 10000 steps with early_stop_patience=10 (results/quickdraw4/shipped.json).
+        classifier_from="pretrained/quickdraw4/classifier"),
     "claims": CLAIMS,
     # The same design on the paper's 70,000 training sketches per category (tools/download_quickdraw.py):
     # a GPU job. One epoch is 2,800 steps, so 10,000 steps validate 3 times; the same classifier scores it.
     "claims_full": dataclasses.replace(
         CLAIMS, hparams=CLAIMS.hparams.replace("num_steps=3000", "num_steps=10000"), data="datasets",
+        ship=None,
         about="the claims study on the full QuickDraw categories (70,000 training sketches each), "
               "10000 steps per model"),
 }
@@ -227,13 +237,21 @@ def evaluate(study: Study, name: str, log_root: str, data: str, clf: str, log: S
         return json.load(f)
 
 
-def finished(path: str, wanted: str) -> dict | None:
-    """The saved result of a run when it was made with the `wanted` hparams, else None."""
+def finished(path: str, wanted: str, pinned: str = "") -> dict | None:
+    """The saved result of a run when it was made with the `wanted` hparams, else None.
+
+    The hparams are compared resolved, so a preset that changed since a result was recorded
+    makes it stale; `pinned` (the study's pins) reads results recorded before the pins existed.
+    """
     if not os.path.exists(path):
         return None
     with open(path) as f:
         done = json.load(f)
-    return done if done.get("run_hparams") == wanted else None  # else the study changed: redo
+    try:
+        same = parse_hparams(f"{pinned},{done.get('run_hparams', '')}") == parse_hparams(wanted)
+    except UserError:
+        return None  # recorded with keys this version no longer has: redo
+    return done if same else None  # else the study changed: redo
 
 
 def keep_losses(runs_dir: str, name: str, out_dir: str) -> None:
@@ -309,13 +327,17 @@ def trained_result(study: Study, name: str, wanted: str, runs_dir: str, data: st
     `start_from` names a study run whose checkpoints a new model continues from.
     """
     path = os.path.join(out_dir, name + ".json")
-    done = finished(path, wanted)
+    done = finished(path, wanted, study.pinned)
     if done is None:
         log_root = os.path.join(runs_dir, name)
+        source = os.path.join(runs_dir, start_from)
         if start_from and not os.path.exists(os.path.join(log_root, "model_config.json")):
-            # The study run's own folder stays as it is; its samples and logs are not carried over.
-            skip = shutil.ignore_patterns(sample_files.EVALUATION_DIR, "samples", "tensorboard")
-            shutil.copytree(os.path.join(runs_dir, start_from), log_root, ignore=skip)
+            if os.path.isdir(source):
+                # The study run's own folder stays as it is; its samples and logs are not carried over.
+                skip = shutil.ignore_patterns(sample_files.EVALUATION_DIR, "samples", "tensorboard")
+                shutil.copytree(source, log_root, ignore=skip)
+            else:  # a fresh machine: the same config and seed, trained from step 0
+                print(f"note: {source} is gone (runs/ is not committed): {name} trains from step 0")
         clf = classifier(study, runs_dir, data, log)
         train(study, name, wanted, runs_dir, data, log)
         done = dict(evaluate(study, name, log_root, data, clf, log), run_hparams=wanted, commit=commit())
@@ -331,7 +353,7 @@ def ship(study: Study, runs_dir: str, data: str, log: StageTimes, out_dir: str) 
     spec = study.ship
     base = next(r for r in study.runs if r.name == spec.run)
     steps = f"num_steps={spec.num_steps}"
-    wanted = ",".join(filter(None, (study.hparams, base.hparams, steps, spec.hparams)))
+    wanted = ",".join(filter(None, (study.hparams_of(base), steps, spec.hparams)))
     done = trained_result(study, "shipped", wanted, runs_dir, data, log, out_dir, start_from=spec.run)
     target = os.path.join(REPO, spec.out)
     packed = os.path.join(target, os.path.basename(done["checkpoint"]) + ".index")
@@ -474,7 +496,7 @@ def summarise(name: str, study: Study, results: dict, times: StageTimes, out_dir
 def report(name: str, study: Study) -> int:
     """The study's report from the per-model results already in results/<study>/ (no training)."""
     out_dir = os.path.join(REPO, "results", name)
-    results = {r.name: finished(os.path.join(out_dir, r.name + ".json"), study.hparams_of(r))
+    results = {r.name: finished(os.path.join(out_dir, r.name + ".json"), study.hparams_of(r), study.pinned)
                for r in study.runs}
     if study.ship and os.path.exists(os.path.join(out_dir, "shipped.json")):
         results["shipped"] = fileio.read_json(os.path.join(out_dir, "shipped.json"))
@@ -510,9 +532,9 @@ def main(argv: list | None = None) -> int:
         results[run.name] = trained_result(study, run.name, study.hparams_of(run), runs_dir,
                                            data, times, out_dir)
         summarise(args.study, study, results, times, out_dir)
-        if study.ship and study.ship.run == run.name:
-            results["shipped"] = ship(study, runs_dir, data, times, out_dir)
-            summarise(args.study, study, results, times, out_dir)
+    if study.ship:  # last, so that a partial study is balanced over its seeds
+        results["shipped"] = ship(study, runs_dir, data, times, out_dir)
+        summarise(args.study, study, results, times, out_dir)
     print(open(os.path.join(out_dir, "results.md")).read())
     return 0
 
