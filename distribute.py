@@ -16,7 +16,8 @@ decoder, so the arithmetic is unchanged. The encoder keeps its own parallelism
 (forward and backward RNNs, the graphs of the GCN run as independent ops).
 
 Only small decoders are sharded. Measured on 2 cores (benchmarks/bench_train.py,
-sheep, batch 100): the small preset (128 units) trains 22% faster; the paper
+sheep, batch 100): the small preset (decoder 128 units, with its earlier
+128-unit encoder) trains 22% faster; the paper
 preset (512 units) gains nothing measurable and holds 1.3 GB more memory,
 because both shards' saved activations are alive at once.
 """

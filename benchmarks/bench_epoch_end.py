@@ -29,7 +29,7 @@ import hparams as hparams_lib  # noqa: E402
 import reproduce  # noqa: E402
 from train import BatchSource, Trainer  # noqa: E402
 
-CLAIMS_HPARAMS = "preset=small,num_graphs=1,re_scale=0.3,seed=1"
+CLAIMS_HPARAMS = "preset=small,enc_rnn_size=128,num_graphs=1,re_scale=0.3,seed=1"  # the model g1_rs0.3_s1
 
 
 def one_epoch(trainer: Trainer, epoch: int, steps: int, autotune: bool) -> tuple:

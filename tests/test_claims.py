@@ -68,6 +68,11 @@ def test_a_fresh_clone_skips_every_committed_model_and_writes_the_report(tmp_pat
         done = result({0.0: 0.3 + better + 0.01 * i, 0.1: 0.3, 0.3: 0.2})
         (out / f"{run.name}.json").write_text(json.dumps(
             dict(done, run_hparams=f"{study.hparams},{run.hparams}", commit="abc1234")))
+    # the shipped model's result and its pack are committed too
+    shipped = dict(result({0.0: 0.9}), run_hparams=reproduce.ship_hparams(study))
+    (out / "shipped.json").write_text(json.dumps(shipped))
+    (tmp_path / study.ship.out).mkdir(parents=True)
+    (tmp_path / study.ship.out / "ckpt-9.index").write_text("")
     assert reproduce.main(["--study", "claims"]) == 0
     summary = json.loads((out / "results.json").read_text())
     assert len(summary["models"]) == 18
@@ -247,6 +252,9 @@ def test_the_speed_line_orders_the_sizes_and_is_empty_without_a_benchmark(tmp_pa
     variants = [{"extra": "", "sketches_per_sec": 88.4},
                 {"extra": "enc_rnn_size=64", "sketches_per_sec": 101.7},
                 {"extra": "enc_rnn_size=256", "sketches_per_sec": 56.6}]
-    path.write_text(json.dumps({"result": {"variants": variants}}))
+    path.write_text(json.dumps({"baseline_enc_rnn_size": 128, "result": {"variants": variants}}))
     assert claims.speed_markdown(str(path)).endswith(
         "encoder 64: 101.7, encoder 128: 88.4, encoder 256: 56.6.\n")
+    # the baseline is the size recorded with the bench, not today's preset
+    path.write_text(json.dumps({"baseline_enc_rnn_size": 256, "result": {"variants": variants[:2]}}))
+    assert claims.speed_markdown(str(path)).endswith("encoder 64: 101.7, encoder 256: 88.4.\n")

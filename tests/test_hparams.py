@@ -100,7 +100,7 @@ def test_parse_quoted_names_with_spaces():
 
 def test_preset_then_overrides_in_any_order():
     hps = hparams.parse("z_size=16,preset=small")
-    assert (hps.enc_rnn_size, hps.dec_rnn_size, hps.z_size) == (128, 128, 16)
+    assert (hps.enc_rnn_size, hps.dec_rnn_size, hps.z_size) == (256, 128, 16)
     assert hparams.parse("preset=paper") == hparams.HParams()
 
 

@@ -348,13 +348,18 @@ def trained_result(study: Study, name: str, wanted: str, runs_dir: str, data: st
     return done
 
 
+def ship_hparams(study: Study) -> str:
+    """The --hparams of the shipped model: its study run's, trained on to the ship's num_steps."""
+    base = next(r for r in study.runs if r.name == study.ship.run)
+    return ",".join(filter(None, (study.hparams_of(base), f"num_steps={study.ship.num_steps}",
+                                  study.ship.hparams)))
+
+
 def ship(study: Study, runs_dir: str, data: str, log: StageTimes, out_dir: str) -> dict:
     """Train the shipped model on from its study run, evaluate it and pack it for inference."""
     spec = study.ship
-    base = next(r for r in study.runs if r.name == spec.run)
-    steps = f"num_steps={spec.num_steps}"
-    wanted = ",".join(filter(None, (study.hparams_of(base), steps, spec.hparams)))
-    done = trained_result(study, "shipped", wanted, runs_dir, data, log, out_dir, start_from=spec.run)
+    done = trained_result(study, "shipped", ship_hparams(study), runs_dir, data, log, out_dir,
+                          start_from=spec.run)
     target = os.path.join(REPO, spec.out)
     packed = os.path.join(target, os.path.basename(done["checkpoint"]) + ".index")
     if not os.path.exists(packed):  # not packed yet, or packed from an earlier best checkpoint
@@ -422,13 +427,21 @@ def write_summary(name: str, study: Study, results: dict, times: dict, out_dir: 
     decoding = next((r["greedy"] for r in results.values() if r), False)
     text = (f"# Study `{name}`: {study.about}\n\n"
             f"`{command}` at commit {summary['commit']}, {summary['date']}; categories "
-            f"{', '.join(study.categories)}; every model: `{study.hparams}` plus its own hparams; "
+            f"{', '.join(study.categories)}; every model: `{study.hparams}`{pinned_note(study)} "
+            "plus its own hparams; "
             f"{study.sample_size} test sketches per category; "
             f"{'greedy' if decoding else 'temperature 0.24 (seeded)'} decoding.\n\n"
             + report + table(study, results)
             + "\nWall time per stage (s): "
             + ", ".join(f"{k} {v:g}" for k, v in times.items()) + "\n")
     fileio.write_text(os.path.join(out_dir, "results.md"), text)
+
+
+def pinned_note(study: Study) -> str:
+    """How results.md names the study's pins ('' without any)."""
+    if not study.pinned:
+        return ""
+    return f", `{study.pinned}` (the preset's value when the study ran) unless the model sets it,"
 
 
 def readme_markers(name: str) -> tuple:
