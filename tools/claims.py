@@ -75,10 +75,11 @@ CLAIMS = (
 
 # The `small` preset's encoder sizes, fastest first, with the arm that trains each (9 graphs, trained 0.3).
 ENCODER_SIZES = ((64, "enc64"), (128, "g9_rs0.3"), (256, "enc256"))
-# The rule, fixed before seed 2 was in: one size beats another when, at test re_scale 0 and paired over
-# the seeds, its 95% interval is above 0 in at least one of Rec, Top-1, Top-10 and below 0 in none. The
-# preset takes the fastest size that no other size beats, so "cannot tell" keeps the faster size.
 ENCODER_METRICS = ("rec", "top_1", "top_10")
+ENCODER_RULE = ("One size beats another when, at test re_scale 0 and paired over the seeds, its 95% interval "
+                "is above 0 in at least one of Rec, Top-1, Top-10 and below 0 in none. The preset takes the "
+                "fastest size that no other size beats, so \"cannot tell\" keeps the faster size. Fixed "
+                "before the last seed was in (tools/claims.py).")
 
 
 def run_name(arm: str, seed: int) -> str:

@@ -468,11 +468,6 @@ STATISTICS = ("mean and sample sd over the training seeds per arm; each claim is
               "No correction for the number of claims and metrics.")
 
 
-ENCODER_RULE = ("One size beats another when, at test re_scale 0 and paired over the seeds, its 95% interval "
-                "is above 0 in at least one of Rec, Top-1, Top-10 and below 0 in none. The preset takes the "
-                "fastest size that no other size beats, so \"cannot tell\" keeps the faster size. Fixed "
-                "before the last seed was in (tools/claims.py).")
-
 
 def models(study: Study, results: dict, times: dict) -> dict:
     """Every evaluated model of an arm study: arm, seed, commit, hparams, wall time and metrics."""
@@ -494,7 +489,8 @@ def arms_report(study: Study, done: int, arm_rows: list, claim_rows: list, encod
     claims.errorbar_picture(arm_rows, os.path.join(out_dir, "errorbars.png"))
     return (f"{done} of {len(study.runs)} models evaluated.\n\n## Claims\n\n{STATISTICS}\n\n"
             + claims.claims_markdown(claim_rows)
-            + f"\n## The `small` preset's encoder\n\n{ENCODER_RULE}\n\n" + claims.encoder_markdown(encoder)
+            + f"\n## The `small` preset's encoder\n\n{claims.ENCODER_RULE}\n\n"
+            + claims.encoder_markdown(encoder)
             + "\n" + claims.speed_markdown(os.path.join(out_dir, "encoder_speed.json"))
             + "\n## Arms (mean ± sd over seeds)\n\n![error bars](errorbars.png)\n\n"
             + claims.arms_markdown(arm_rows) + "\n## Every model\n\n")
