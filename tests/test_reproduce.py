@@ -21,6 +21,10 @@ def test_list_prints_every_run_with_its_hparams(capsys):
     study = reproduce.STUDIES["small_encoder"]
     assert lines == [f"{r.name}: {study.hparams},{r.hparams}" for r in study.runs]
     assert [r.name for r in study.runs] == ["enc64", "enc128", "enc256"]
+    assert reproduce.main(["--study", "claims", "--list"]) == 0
+    last = capsys.readouterr().out.splitlines()[-1]
+    assert last.startswith("shipped (after every run, from enc256_s0; packed into pretrained/quickdraw4): ")
+    assert last.endswith("enc_rnn_size=256,seed=0,num_steps=10000")
 
 
 def test_table_has_a_row_per_run_and_setting_and_marks_missing_runs():

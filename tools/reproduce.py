@@ -528,6 +528,9 @@ def main(argv: list | None = None) -> int:
     if args.list:
         for run in study.runs:
             print(f"{run.name}: {study.hparams_of(run)}")
+        if study.ship:
+            print(f"shipped (after every run, from {study.ship.run}; packed into {study.ship.out}): "
+                  f"{ship_hparams(study)}")
         return 0
     if args.report:
         return report(args.study, study)
