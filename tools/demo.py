@@ -35,7 +35,7 @@ def main() -> None:
     model_dir, clf_dir = os.path.join(args.out, "model"), os.path.join(args.out, "classifier")
     data_dir, categories = demo_data.ensure_demo_dataset()
     resume = os.path.exists(os.path.join(model_dir, "model_config.json"))
-    stage("train SketchGloc (small preset, demo data)",
+    stage("train SketchGloc (small preset, encoder 128, demo data)",
           [py, "train.py", "--demo", f"--log_root={model_dir}", f"--resume_training={resume}"])
     if not os.path.exists(os.path.join(clf_dir, "classifier.json")):
         stage("train the Sketch-a-Net classifier (Rec)",
