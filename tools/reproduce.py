@@ -12,7 +12,8 @@ is there and resumes (`--resume_training=True`) a model whose training was cut.
 `results/<study>/results.md` and `results.json` are rewritten after each stage
 with the table, the commit, the date, the wall time of every stage and the command.
 A run whose recorded hparams differ from the study's (e.g. a larger num_steps)
-is resumed from its checkpoints and evaluated again.
+is resumed from its checkpoints and evaluated again; hparams are compared
+resolved, so a changed preset counts too, unless the study pins the old value.
 """
 from __future__ import annotations
 
@@ -466,7 +467,6 @@ STATISTICS = ("mean and sample sd over the training seeds per arm; each claim is
               "difference (same seed, same 1,000 test sketches, same decoding seed) with a 95% Student-t "
               "interval over the seeds (n-1 degrees of freedom); it holds when the interval is above 0. "
               "No correction for the number of claims and metrics.")
-
 
 
 def models(study: Study, results: dict, times: dict) -> dict:
