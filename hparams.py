@@ -168,11 +168,11 @@ def _split_list(text: str) -> list:
     text = text.strip()
     if not (text.startswith("[") and text.endswith("]")):
         raise ValueError
-    items = [item.strip().strip("'\"").strip() for item in _split_top(text[1:-1])]
+    items = [item.strip().strip("'\"").strip() for item in split_top(text[1:-1])]
     return [item for item in items if item]
 
 
-def _split_top(text: str) -> list:
+def split_top(text: str) -> list:
     """Split on commas that are outside brackets and quotes."""
     parts, depth, quote, current = [], 0, None, []
     for ch in text:
@@ -206,7 +206,7 @@ def _set(hps: HParams, key: str, value: Any) -> None:
 def parse(text: str, base: HParams | None = None) -> HParams:
     """Parse the original `--hparams` string; `preset=NAME` selects a starting preset."""
     pairs = []
-    for part in _split_top(text or ""):
+    for part in split_top(text or ""):
         if not part.strip():
             continue
         if "=" not in part:

@@ -32,7 +32,7 @@ augment_stroke_prob, is_training, num_per_category""".replace("\n", " ").split("
 
 def test_readme_block_has_every_original_key_and_parses():
     block = readme_block()
-    keys = [part.split("=")[0] for part in hparams._split_top(block)]
+    keys = [part.split("=")[0] for part in hparams.split_top(block)]
     assert sorted(keys) == sorted(README_KEYS)
     hps = hparams.parse(block)
     assert hps.categories == hparams.DATASETS[1]

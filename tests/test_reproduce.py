@@ -122,6 +122,13 @@ def test_a_pin_goes_to_every_run_that_does_not_set_its_key():
     assert "128" not in runs["enc256_s0"] and "128" not in runs["enc64_s1"]
 
 
+def test_a_pin_holding_a_list_is_dropped_whole_when_the_run_sets_its_key():
+    study = reproduce.Study(categories=("pig",), hparams="preset=small", runs=(),
+                            pinned="categories=['pig','face'],enc_rnn_size=128")
+    run = reproduce.Run("r", "categories=['cat'],seed=0", "r")
+    assert study.hparams_of(run) == "preset=small,enc_rnn_size=128,categories=['cat'],seed=0"
+
+
 WANTED = "preset=small,num_steps=3000,enc_rnn_size=128,re_scale=0.3,seed=0"
 
 

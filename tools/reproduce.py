@@ -34,7 +34,7 @@ import cli  # noqa: E402
 import fileio  # noqa: E402
 import sample_files  # noqa: E402
 from errors import UserError  # noqa: E402
-from hparams import parse as parse_hparams  # noqa: E402
+from hparams import parse as parse_hparams, split_top  # noqa: E402
 
 QUICKDRAW4 = ["pig", "face", "radio", "alarm clock"]
 
@@ -79,8 +79,9 @@ class Study:
 
     def hparams_of(self, run: Run) -> str:
         """The --hparams of one of its runs: the study's, its pins, then the run's own (later keys win)."""
-        own = {part.split("=", 1)[0] for part in run.hparams.split(",")}
-        pins = [part for part in self.pinned.split(",") if part and part.split("=", 1)[0] not in own]
+        # split_top, not split(","): a list value such as categories=['pig','face'] holds commas
+        own = {part.split("=", 1)[0] for part in split_top(run.hparams)}
+        pins = [part for part in split_top(self.pinned) if part and part.split("=", 1)[0] not in own]
         return ",".join(filter(None, (self.hparams, *pins, run.hparams)))
 
 
