@@ -36,10 +36,12 @@ def test_shipped_model_draws_finite_finished_sketches_that_fit_the_canvas(real_d
         assert np.all(extent <= box), (extent, box)
 
 
-def test_shipped_folder_holds_inference_files_only_under_10_mb():
+def test_shipped_folder_holds_inference_files_only_under_30_mb():
+    # Issue 13 asked for under 10 MB (the 128-unit model: 9.4 MB). Issue 18 moved the `small` preset to a
+    # 256-unit encoder and had the model repacked at that size: 24.4 MB, weights only; 30 MB leaves room.
     names = []
     for folder, _, files in os.walk(PRETRAINED):
         names += [os.path.join(folder, f) for f in files]
-    assert sum(os.path.getsize(n) for n in names) < 10 * 2 ** 20
+    assert sum(os.path.getsize(n) for n in names) < 30 * 2 ** 20
     assert os.path.isfile(os.path.join(PRETRAINED, "classifier", "classifier.json"))
     assert not [n for n in names if "resume" in n or "tensorboard" in n]
